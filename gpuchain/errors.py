@@ -1,0 +1,42 @@
+"""Exception types raised by gpuchain.
+
+Every error names the op (or component) involved and the shapes, dtypes or
+devices that caused it, so a failure can be read without a debugger.
+"""
+
+from __future__ import annotations
+
+
+class GpuchainError(Exception):
+    """Base class of every error gpuchain raises on purpose."""
+
+
+class ShapeError(GpuchainError, ValueError):
+    """Operands whose shapes do not fit the op."""
+
+
+class DTypeError(GpuchainError, TypeError):
+    """An operand of a dtype the op cannot take (e.g. an int tensor that requires grad)."""
+
+
+class DeviceMismatchError(GpuchainError, TypeError):
+    """NumPy and CuPy arrays mixed in one op."""
+
+
+class BackendUnavailableError(GpuchainError, RuntimeError):
+    """A backend was asked for where it cannot run; the message says why."""
+
+
+class OutOfMemoryError(GpuchainError, MemoryError):
+    """The device could not allocate; states the bytes requested and the bytes free."""
+
+    def __init__(self, what: str, requested_bytes: int | None, free_bytes: int | None):
+        self.requested_bytes = requested_bytes
+        self.free_bytes = free_bytes
+        req = "unknown" if requested_bytes is None else f"{requested_bytes:,}"
+        free = "unknown" if free_bytes is None else f"{free_bytes:,}"
+        super().__init__(f"{what}: GPU out of memory (requested {req} bytes, {free} bytes free)")
+
+
+class AnomalyError(GpuchainError, FloatingPointError):
+    """Raised inside gc.detect_anomaly() by the first op producing NaN or Inf."""
