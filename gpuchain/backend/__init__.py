@@ -1,0 +1,194 @@
+"""Array-module selection: NumPy everywhere, CuPy where a usable CUDA device exists.
+
+The backend decides where *new* tensors are created; an op always runs on the
+module of the arrays it is given (the ``xp`` idiom), so tensors created before a
+switch keep working.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from gpuchain.errors import BackendUnavailableError, DeviceMismatchError
+
+BACKEND_NAMES = ("numpy", "cupy")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    xp: ModuleType
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.name == "cupy" else "cpu"
+
+
+_cupy: ModuleType | None = None
+_cupy_probe: str | None = None  # None = not probed; "" = usable; otherwise why not
+_lock = threading.Lock()
+
+
+def _probe_cupy() -> str:
+    """Import CuPy and check for a usable device; return '' or the reason it cannot run."""
+    global _cupy, _cupy_probe
+    with _lock:
+        if _cupy_probe is not None:
+            return _cupy_probe
+        try:
+            import cupy
+
+            if not cupy.is_available():
+                reason = "CuPy is installed but no usable CUDA device was found"
+            else:
+                reason = ""
+            _cupy = cupy
+        except Exception as exc:  # any failure while probing means "fall back to NumPy"
+            reason = f"CuPy could not be imported ({type(exc).__name__}: {exc})"
+        _cupy_probe = reason
+        return reason
+
+
+def cupy_unavailable_reason() -> str:
+    """'' when CuPy can run here, else a sentence saying why not."""
+    return _probe_cupy()
+
+
+def _make(name: str) -> Backend:
+    if name == "numpy":
+        return Backend("numpy", np)
+    if name == "cupy":
+        reason = _probe_cupy()
+        if reason:
+            raise BackendUnavailableError(f"backend 'cupy' cannot run here: {reason}")
+        assert _cupy is not None
+        return Backend("cupy", _cupy)
+    raise ValueError(f"unknown backend {name!r}; expected one of numpy, cupy, auto")
+
+
+def _from_environment() -> tuple[Backend, str]:
+    wanted = os.environ.get("GPUCHAIN_BACKEND", "auto").strip().lower() or "auto"
+    if wanted == "auto":
+        reason = _probe_cupy()
+        if reason:
+            return _make("numpy"), f"auto: chose numpy because {reason}"
+        return _make("cupy"), "auto: chose cupy (a CUDA device is usable)"
+    return _make(wanted), f"GPUCHAIN_BACKEND={wanted}"
+
+
+_current: Backend | None = None
+_selection_note = ""
+
+
+def get_backend() -> Backend:
+    """The backend new tensors are created on (``.name``, ``.xp``)."""
+    global _current, _selection_note
+    if _current is None:
+        _current, _selection_note = _from_environment()
+    return _current
+
+
+def set_backend(name: str) -> Backend:
+    """Select 'numpy', 'cupy' or 'auto' for new tensors; raises with the reason if unusable."""
+    global _current, _selection_note
+    name = name.lower()
+    if name == "auto":
+        reason = _probe_cupy()
+        _current = _make("numpy" if reason else "cupy")
+        _selection_note = "set_backend('auto')" + (f": {reason}" if reason else "")
+    else:
+        _current = _make(name)
+        _selection_note = f"set_backend({name!r})"
+    return _current
+
+
+def selection_note() -> str:
+    """How the current backend was chosen (shown by ``gpuchain info``)."""
+    get_backend()
+    return _selection_note
+
+
+def is_cupy_array(a: Any) -> bool:
+    return _cupy is not None and isinstance(a, _cupy.ndarray)
+
+
+def array_module_of(array: Any) -> ModuleType:
+    """numpy or cupy, for one raw array."""
+    return np if isinstance(array, np.ndarray) else (_cupy if is_cupy_array(array) else np)
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """numpy or cupy, from the arrays given (Tensors or raw arrays); mixing both raises."""
+    xp = None
+    for a in arrays:
+        data = a.data if getattr(a, "_is_tensor", False) else a
+        mod = _cupy if is_cupy_array(data) else (np if isinstance(data, np.ndarray) else None)
+        if mod is None:
+            continue
+        if xp is None:
+            xp = mod
+        elif mod is not xp:
+            raise DeviceMismatchError(
+                "get_array_module: arrays from numpy (cpu) and cupy (cuda) were mixed"
+            )
+    return xp if xp is not None else get_backend().xp
+
+
+def device_of(array: Any) -> str:
+    return "cuda" if is_cupy_array(array) else "cpu"
+
+
+def move_array(array: Any, device: str) -> Any:
+    """Copy an array to 'cpu' (NumPy) or 'cuda' (CuPy); returns it unchanged if already there."""
+    if device == "cpu":
+        return array.get() if is_cupy_array(array) else array
+    if device == "cuda":
+        reason = _probe_cupy()
+        if reason:
+            raise BackendUnavailableError(f"cannot move to 'cuda': {reason}")
+        assert _cupy is not None
+        return array if is_cupy_array(array) else _cupy.asarray(array)
+    raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
+
+
+# --- default dtype and matmul precision ------------------------------------------------
+
+_default_dtype = np.dtype(np.float32)
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """The dtype Python scalars and lists become (float32 unless changed)."""
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dt}")
+    _default_dtype = dt
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype
+
+
+_matmul_precision = "fp32"
+
+
+def set_matmul_precision(precision: str) -> None:
+    """'fp32' (exact float32 GEMMs, the default) or 'tf32' (tensor-core TF32 on CUDA)."""
+    global _matmul_precision
+    if precision not in ("fp32", "tf32"):
+        raise ValueError(f"set_matmul_precision: expected 'fp32' or 'tf32', got {precision!r}")
+    _matmul_precision = precision
+    if _cupy is not None:
+        # CuPy reads CUPY_TF32 when it first builds a GEMM; gpuchain sets the
+        # cuBLAS math mode itself on every GEMM it launches (see ops.linalg).
+        os.environ["CUPY_TF32"] = "1" if precision == "tf32" else "0"
+
+
+def get_matmul_precision() -> str:
+    return _matmul_precision

@@ -1,0 +1,255 @@
+"""Op definitions and the hot path that applies one.
+
+An op is defined in one place: its forward (array code written against ``xp``), its
+VJP rule and its JVP rule, plus an optional faster CUDA forward. Rules are written
+with gpuchain ops on Tensors, so a backward pass is itself differentiable.
+
+Rule contract
+-------------
+``vjp(ctx, g)`` returns one cotangent per tensor input (``None`` where zero).
+``jvp(ctx, tangents)`` returns the output tangent; ``tangents`` has ``None`` where an
+input carries none. ``ctx`` gives ``inputs`` (Tensors, when the op saves them),
+``out`` (the output Tensor, when saved), ``params`` and ``residuals``.
+
+Cotangents and tangents may carry extra *leading* batch axes (a batch of basis
+vectors for vectorized Jacobians), so rules index axes from the right and never
+assume ``g.shape == out.shape``. Un-broadcasting to each input's shape is done
+once, in the engine.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gpuchain.backend import is_cupy_array
+from gpuchain.engine.mode import paused_forward, state
+from gpuchain.engine.tensor import Tensor, coerce_inputs
+from gpuchain.errors import AnomalyError, DeviceMismatchError, ShapeError
+
+REGISTRY: dict[str, Op] = {}
+
+SAVE_CHOICES = ("inputs", "output", "both", "none")
+
+
+class Op:
+    """A differentiable primitive; calling it applies it to Tensors."""
+
+    __slots__ = ("name", "forward", "cuda_forward", "vjp_rule", "jvp_rule", "save",
+                 "has_residuals", "elementwise")
+
+    def __init__(self, name: str, forward: Callable[..., Any], *, save: str = "inputs",
+                 residuals: bool = False, elementwise: bool = False) -> None:
+        if save not in SAVE_CHOICES:
+            raise ValueError(f"op {name}: save must be one of {SAVE_CHOICES}")
+        self.name = name
+        self.forward = forward
+        self.cuda_forward: Callable[..., Any] | None = None
+        self.vjp_rule: Callable[..., Any] | None = None
+        self.jvp_rule: Callable[..., Any] | None = None
+        self.save = save
+        self.has_residuals = residuals
+        # Elementwise ops broadcast their inputs; forward mode then aligns a lower-rank
+        # input's tangent with the output before calling the JVP rule.
+        self.elementwise = elementwise
+
+    def vjp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        self.vjp_rule = rule
+        return rule
+
+    def jvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        self.jvp_rule = rule
+        return rule
+
+    def cuda(self, forward: Callable[..., Any]) -> Callable[..., Any]:
+        """Attach a faster forward used when the arrays are CuPy arrays."""
+        self.cuda_forward = forward
+        return forward
+
+    def __call__(self, *inputs: Any, **params: Any) -> Tensor:
+        for x in inputs:
+            if type(x) is not Tensor:
+                inputs = coerce_inputs(inputs)
+                break
+        return apply(self, inputs, params)
+
+    def __repr__(self) -> str:
+        return f"<gpuchain op {self.name}>"
+
+
+def defop(name: str, *, save: str = "inputs", residuals: bool = False,
+          elementwise: bool = False) -> Callable[[Callable[..., Any]], Op]:
+    """Decorator: register ``forward(xp, *arrays, **params)`` as op ``name``."""
+
+    def register(forward: Callable[..., Any]) -> Op:
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} is defined twice")
+        op = Op(name, forward, save=save, residuals=residuals, elementwise=elementwise)
+        REGISTRY[name] = op
+        return op
+
+    return register
+
+
+class Node:
+    """One recorded op application: the context its VJP rule reads."""
+
+    __slots__ = ("op", "params", "edges", "inputs", "residuals", "in_shapes", "in_dtypes",
+                 "_out_data", "_out_fw", "freed", "created_at", "__weakref__")
+
+    @property
+    def out(self) -> Tensor:
+        # The output is rebuilt on access instead of stored, so a node never keeps a
+        # reference cycle with its own output tensor.
+        if self._out_data is None:
+            raise RuntimeError(f"op {self.op.name}: its output was not saved")
+        t = Tensor._from_op(self._out_data, self)
+        t._fw = self._out_fw
+        return t
+
+    def needs_grad(self, i: int) -> bool:
+        """Whether input ``i`` takes a cotangent (rules may skip the others' work)."""
+        return self.edges[i] is not None
+
+    def release(self) -> None:
+        self.inputs = None
+        self.residuals = None
+        self._out_data = None
+        self._out_fw = None
+        self.freed = True
+
+    def where(self) -> str:
+        return self.created_at or "(creation site not recorded; run inside gc.detect_anomaly())"
+
+
+class _ForwardCtx:
+    """What a JVP rule sees: the same attribute names as a Node."""
+
+    __slots__ = ("inputs", "out", "params", "residuals")
+
+    def __init__(self, inputs: tuple[Tensor, ...], out: Tensor, params: dict[str, Any],
+                 residuals: Any) -> None:
+        self.inputs = inputs
+        self.out = out
+        self.params = params
+        self.residuals = residuals
+
+    @property
+    def in_shapes(self) -> list[tuple[int, ...]]:
+        return [t.shape for t in self.inputs]
+
+    def needs_grad(self, i: int) -> bool:
+        return True
+
+
+def _describe(arrays: list[Any]) -> str:
+    return ", ".join(f"{'cupy' if is_cupy_array(a) else 'numpy'} {a.dtype}{tuple(a.shape)}"
+                     for a in arrays)
+
+
+def _array_module(op: Op, arrays: list[Any]) -> Any:
+    first = type(arrays[0])
+    for a in arrays[1:]:
+        if type(a) is not first:
+            raise DeviceMismatchError(
+                f"{op.name}: inputs live on different devices ({_describe(arrays)}); "
+                "move them with .to('cpu') or .to('cuda') first")
+    if first is np.ndarray:
+        return np
+    import cupy
+
+    return cupy
+
+
+def _caller_site() -> str:
+    frames = traceback.extract_stack(limit=12)[:-3]
+    inside = ("gpuchain/engine", "gpuchain/ops", "gpuchain/functional", "gpuchain/nn")
+    for frame in reversed(frames):
+        if not any(p in frame.filename.replace("\\", "/") for p in inside):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def check_finite(op_name: str, phase: str, array: Any, site: str | None) -> None:
+    """Raise AnomalyError when a floating array holds NaN or Inf."""
+    if array.dtype.kind not in "fc":
+        return
+    xp = np if isinstance(array, np.ndarray) else __import__("cupy")
+    if not bool(xp.isfinite(array).all()):
+        raise AnomalyError(f"{op_name}: {phase} produced NaN or Inf (op created at {site})")
+
+
+def _align_tangent(tangent: Tensor | None, in_ndim: int, out_ndim: int, batch_ndim: int
+                   ) -> Tensor | None:
+    if tangent is None or in_ndim == out_ndim:
+        return tangent
+    shape = tangent.shape
+    return tangent.reshape(shape[:batch_ndim] + (1,) * (out_ndim - in_ndim) + shape[batch_ndim:])
+
+
+def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
+    arrays = [t.data for t in inputs]
+    xp = _array_module(op, arrays) if len(arrays) > 1 else (
+        np if type(arrays[0]) is np.ndarray else _array_module(op, arrays))
+    forward = op.cuda_forward if (op.cuda_forward is not None and xp is not np) else op.forward
+    try:
+        result = forward(xp, *arrays, **params)
+    except (ValueError, IndexError) as exc:
+        raise ShapeError(f"{op.name}: cannot apply to {_describe(arrays)}: {exc}") from exc
+    residuals = None
+    if op.has_residuals:
+        result, residuals = result
+    if type(result) is not np.ndarray and not is_cupy_array(result):
+        result = xp.asarray(result)  # NumPy reductions return scalars, not 0-d arrays
+    out = Tensor._from_op(result, None)
+
+    st = state
+    site = _caller_site() if st.anomaly else None
+    if st.anomaly:
+        check_finite(op.name, "forward", out.data, site)
+
+    if st.grad_enabled and op.vjp_rule is not None:
+        edges = None
+        for i, t in enumerate(inputs):
+            if t.requires_grad:
+                if edges is None:
+                    edges = [None] * len(inputs)
+                edges[i] = t._node if t._node is not None else t
+        if edges is not None:
+            node = Node()
+            node.op = op
+            node.params = params
+            node.edges = edges
+            save = op.save
+            node.inputs = inputs if save in ("inputs", "both") else None
+            node._out_data = out.data if save in ("output", "both") else None
+            node._out_fw = None
+            node.residuals = residuals
+            node.in_shapes = [a.shape for a in arrays]
+            node.in_dtypes = [a.dtype for a in arrays]
+            node.freed = False
+            node.created_at = site
+            out._node = node
+            out.requires_grad = True
+
+    level = st.fw_level
+    if level is not None:
+        tangents = [t._fw[1] if t._fw is not None and t._fw[0] == level else None
+                    for t in inputs]
+        if any(tan is not None for tan in tangents):
+            if op.jvp_rule is None:
+                raise NotImplementedError(f"{op.name}: no JVP rule (forward mode)")
+            ctx = _ForwardCtx(inputs, out, params, residuals)
+            with paused_forward():
+                if op.elementwise:
+                    tangents = [_align_tangent(tan, t.ndim, out.ndim, st.fw_batch_ndim)
+                                for tan, t in zip(tangents, inputs)]
+                tangent_out = op.jvp_rule(ctx, tangents)
+            if tangent_out is not None:
+                out._fw = (level, tangent_out)
+                if out._node is not None and out._node._out_data is not None:
+                    out._node._out_fw = out._fw
+    return out
