@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         return compile_check.run(args.kernel_dir, tuple(args.arch), args.jobs, args.quiet)
     from gpuchain.cuda import telemetry
 
-    print(json.dumps({"status": telemetry.telemetry_status(), "devices": telemetry.device_info()},
-                     indent=2))
+    print(
+        json.dumps(
+            {"status": telemetry.telemetry_status(), "devices": telemetry.device_info()}, indent=2
+        )
+    )
     return 0
 
 

@@ -165,13 +165,20 @@ def check(
 def format_table(reports: list[KernelReport]) -> str:
     header = ("file", "kernel", "arch", "regs", "spill_st", "spill_ld", "stack")
     rows = [
-        (r.file, r.kernel, r.arch, str(r.registers), str(r.spill_stores), str(r.spill_loads),
-         str(r.stack_bytes))
+        (
+            r.file,
+            r.kernel,
+            r.arch,
+            str(r.registers),
+            str(r.spill_stores),
+            str(r.spill_loads),
+            str(r.stack_bytes),
+        )
         for r in sorted(reports, key=lambda r: (r.file, r.arch, r.kernel))
     ]
-    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
 
 

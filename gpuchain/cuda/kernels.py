@@ -36,8 +36,11 @@ ACTIVATIONS: tuple[str, ...] = tuple(name for name, _, _ in _TABLE)
 SAVES_OUTPUT: frozenset[str] = frozenset(name for name, _, saves in _TABLE if saves)
 _ACT_ID = {name: ident for name, ident, _ in _TABLE}
 
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
-           np.dtype(np.float16): "__half"}
+_CTYPES = {
+    np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+    np.dtype(np.float16): "__half",
+}
 _LABEL_CTYPES = {np.dtype(np.int32): "int", np.dtype(np.int64): "long long"}
 _BLOCK = 256
 _MAX_BLOCKS_2D = 4096  # rows x column-tiles blocks; the grid depends on the shape only
@@ -54,8 +57,9 @@ def _desc(a: Any) -> str:
     return "None" if a is None else f"{tuple(a.shape)} {a.dtype}"
 
 
-def _check_array(kernel: str, name: str, a: Any, shape: tuple[int, ...] | None = None,
-                 dtype: Any = None) -> None:
+def _check_array(
+    kernel: str, name: str, a: Any, shape: tuple[int, ...] | None = None, dtype: Any = None
+) -> None:
     import cupy
 
     if not isinstance(a, cupy.ndarray):
@@ -71,8 +75,9 @@ def _check_array(kernel: str, name: str, a: Any, shape: tuple[int, ...] | None =
 def _float_ctype(kernel: str, name: str, a: Any) -> str:
     ctype = _CTYPES.get(np.dtype(a.dtype))
     if ctype is None:
-        raise DTypeError(f"{kernel}: {name} has dtype {a.dtype}; supported: float16, float32, "
-                         "float64")
+        raise DTypeError(
+            f"{kernel}: {name} has dtype {a.dtype}; supported: float16, float32, float64"
+        )
     return ctype
 
 
@@ -97,15 +102,16 @@ def _check_outputs(kernel: str, outs: dict[str, tuple[Any, Any]], inputs: dict[s
                 continue
             if _overlaps(out, arr):
                 raise ValueError(f"{kernel}: output {oname} overlaps input {iname}")
-        for other in names[i + 1:]:
+        for other in names[i + 1 :]:
             if _overlaps(out, outs[other][0]):
                 raise ValueError(f"{kernel}: outputs {oname} and {other} overlap")
 
 
 def _act_id(kernel: str, activation: str, slope: float) -> int:
     if activation not in _ACT_ID:
-        raise ValueError(f"{kernel}: unknown activation {activation!r}; "
-                         f"known: {', '.join(ACTIVATIONS)}")
+        raise ValueError(
+            f"{kernel}: unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}"
+        )
     if activation == "leaky_relu" and not slope >= 0:
         raise ValueError(f"{kernel}: leaky_relu needs slope >= 0, got {slope}")
     return _ACT_ID[activation]
@@ -136,8 +142,9 @@ def _grid_1d(n: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
 # ---------------------------------------------------------------------------
 
 
-def bias_act_forward(z: Any, b: Any, activation: str, slope: float, out: Any,
-                     store_preact: bool) -> None:
+def bias_act_forward(
+    z: Any, b: Any, activation: str, slope: float, out: Any, store_preact: bool
+) -> None:
     """out = act(z + b) over rows of z (..., n). With ``store_preact`` also z <- z + b
     (then ``out`` must not be ``z``). ``out`` may be ``z`` (in place)."""
     k = "bias_act_forward"
@@ -155,14 +162,23 @@ def bias_act_forward(z: Any, b: Any, activation: str, slope: float, out: Any,
         return
     grid, block = _grid_2d(rows, n)
     _fn("dense.cu", f"bias_act_fwd<{ctype}, {act}>")(
-        grid, block,
-        (z, _NULL if b is None else b, out, np.int64(rows), np.int32(n), np.float64(slope),
-         np.int32(bool(store_preact))),
+        grid,
+        block,
+        (
+            z,
+            _NULL if b is None else b,
+            out,
+            np.int64(rows),
+            np.int32(n),
+            np.float64(slope),
+            np.int32(bool(store_preact)),
+        ),
     )
 
 
-def act_grad_bias(g: Any, saved: Any, activation: str, slope: float, dz_out: Any,
-                  db_out: Any = None) -> None:
+def act_grad_bias(
+    g: Any, saved: Any, activation: str, slope: float, dz_out: Any, db_out: Any = None
+) -> None:
     """dz = g * act'(saved) (saved = output a if activation in SAVES_OUTPUT else the
     pre-activation z+b); db = sum over rows of dz, deterministic. dz_out may be g."""
     k = "act_grad_bias"
@@ -174,8 +190,7 @@ def act_grad_bias(g: Any, saved: Any, activation: str, slope: float, dz_out: Any
     if db_out is not None:
         _check_array(k, "db_out", db_out, (n,), g.dtype)
     act = _act_id(k, activation, slope)
-    _check_outputs(k, {"dz_out": (dz_out, g), "db_out": (db_out, None)},
-                   {"g": g, "saved": saved})
+    _check_outputs(k, {"dz_out": (dz_out, g), "db_out": (db_out, None)}, {"g": g, "saved": saved})
     if n == 0:
         return
     if rows == 0:
@@ -191,7 +206,8 @@ def act_grad_bias(g: Any, saved: Any, activation: str, slope: float, dz_out: Any
         with translate_oom(f"{k}: db workspace ({grid[1]}, {n}) {np.dtype(acc)}"):
             partial = cupy.empty((grid[1], n), dtype=acc)
     _fn("dense.cu", f"act_grad_bias<{ctype}, {act}>")(
-        grid, block,
+        grid,
+        block,
         (g, saved, dz_out, np.int64(rows), np.int32(n), np.float64(slope), partial),
     )
     if db_out is not None:
@@ -201,8 +217,9 @@ def act_grad_bias(g: Any, saved: Any, activation: str, slope: float, dz_out: Any
         )
 
 
-def dense_jvp_epilogue(z: Any, b: Any, zdot: Any, bdot: Any, activation: str, slope: float,
-                       a_out: Any, adot_out: Any) -> None:
+def dense_jvp_epilogue(
+    z: Any, b: Any, zdot: Any, bdot: Any, activation: str, slope: float, a_out: Any, adot_out: Any
+) -> None:
     """a = act(z + b); adot = act'(z + b) * (zdot + bdot). a_out may be z, adot_out may be
     zdot. b and bdot may be None."""
     k = "dense_jvp_epilogue"
@@ -215,15 +232,28 @@ def dense_jvp_epilogue(z: Any, b: Any, zdot: Any, bdot: Any, activation: str, sl
     for name, arr in (("zdot", zdot), ("a_out", a_out), ("adot_out", adot_out)):
         _check_array(k, name, arr, z.shape, z.dtype)
     act = _act_id(k, activation, slope)
-    _check_outputs(k, {"a_out": (a_out, z), "adot_out": (adot_out, zdot)},
-                   {"z": z, "b": b, "zdot": zdot, "bdot": bdot})
+    _check_outputs(
+        k,
+        {"a_out": (a_out, z), "adot_out": (adot_out, zdot)},
+        {"z": z, "b": b, "zdot": zdot, "bdot": bdot},
+    )
     if rows == 0 or n == 0:
         return
     grid, block = _grid_2d(rows, n)
     _fn("dense.cu", f"dense_jvp<{ctype}, {act}>")(
-        grid, block,
-        (z, _NULL if b is None else b, zdot, _NULL if bdot is None else bdot, a_out, adot_out,
-         np.int64(rows), np.int32(n), np.float64(slope)),
+        grid,
+        block,
+        (
+            z,
+            _NULL if b is None else b,
+            zdot,
+            _NULL if bdot is None else bdot,
+            a_out,
+            adot_out,
+            np.int64(rows),
+            np.int32(n),
+            np.float64(slope),
+        ),
     )
 
 
@@ -252,15 +282,19 @@ def softmax_xent_forward(logits: Any, labels: Any, loss_out: Any, probs_out: Any
     ctype, lctype, rows, cols = _xent_common(k, logits, "logits", labels)
     _check_array(k, "loss_out", loss_out, (rows,), logits.dtype)
     _check_array(k, "probs_out", probs_out, logits.shape, logits.dtype)
-    _check_outputs(k, {"loss_out": (loss_out, None), "probs_out": (probs_out, None)},
-                   {"logits": logits, "labels": labels})
+    _check_outputs(
+        k,
+        {"loss_out": (loss_out, None), "probs_out": (probs_out, None)},
+        {"logits": logits, "labels": labels},
+    )
     if rows == 0:
         return
     if cols == 0:
         raise ShapeError(f"{k}: logits {_desc(logits)} have no classes")
     block = min(_BLOCK, 32 * math.ceil(cols / 32))
     _fn("softmax_xent.cu", f"softmax_xent_fwd<{ctype}, {lctype}>")(
-        (min(rows, 65535), 1, 1), (block, 1, 1),
+        (min(rows, 65535), 1, 1),
+        (block, 1, 1),
         (logits, labels, loss_out, probs_out, np.int64(rows), np.int32(cols)),
     )
 
@@ -271,8 +305,11 @@ def softmax_xent_backward(probs: Any, labels: Any, g_loss: Any, dlogits_out: Any
     ctype, lctype, rows, cols = _xent_common(k, probs, "probs", labels)
     _check_array(k, "g_loss", g_loss, (rows,), probs.dtype)
     _check_array(k, "dlogits_out", dlogits_out, probs.shape, probs.dtype)
-    _check_outputs(k, {"dlogits_out": (dlogits_out, probs)},
-                   {"probs": probs, "labels": labels, "g_loss": g_loss})
+    _check_outputs(
+        k,
+        {"dlogits_out": (dlogits_out, probs)},
+        {"probs": probs, "labels": labels, "g_loss": g_loss},
+    )
     if rows == 0 or cols == 0:
         return
     grid, block = _grid_2d(rows, cols)
@@ -289,17 +326,25 @@ def softmax_xent_backward(probs: Any, labels: Any, g_loss: Any, dlogits_out: Any
 def _state_ctype(k: str, param: Any, name: str, state: Any) -> str:
     """State may match the parameter dtype, or be float32 for a float16 parameter."""
     _check_array(k, name, state, param.shape)
-    ok = state.dtype == param.dtype or (
-        param.dtype == np.float16 and state.dtype == np.float32
-    )
+    ok = state.dtype == param.dtype or (param.dtype == np.float16 and state.dtype == np.float32)
     if not ok:
-        raise DTypeError(f"{k}: {name} has dtype {state.dtype}; expected {param.dtype}"
-                         + (" or float32" if param.dtype == np.float16 else ""))
+        raise DTypeError(
+            f"{k}: {name} has dtype {state.dtype}; expected {param.dtype}"
+            + (" or float32" if param.dtype == np.float16 else "")
+        )
     return _CTYPES[np.dtype(state.dtype)]
 
 
-def sgd_step(param: Any, grad: Any, momentum_buf: Any, *, lr: float, momentum: float,
-             weight_decay: float, nesterov: bool) -> None:
+def sgd_step(
+    param: Any,
+    grad: Any,
+    momentum_buf: Any,
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    nesterov: bool,
+) -> None:
     """In-place SGD step (dampening 0). momentum_buf (zero-initialised) is required
     when momentum != 0 and ignored otherwise."""
     k = "sgd_step"
@@ -314,8 +359,9 @@ def sgd_step(param: Any, grad: Any, momentum_buf: Any, *, lr: float, momentum: f
         if momentum_buf is None:
             raise ValueError(f"{k}: momentum={momentum} needs a momentum_buf")
         sctype = _state_ctype(k, param, "momentum_buf", momentum_buf)
-        _check_outputs(k, {"param": (param, None), "momentum_buf": (momentum_buf, None)},
-                       {"grad": grad})
+        _check_outputs(
+            k, {"param": (param, None), "momentum_buf": (momentum_buf, None)}, {"grad": grad}
+        )
         buf = momentum_buf
     else:
         _check_outputs(k, {"param": (param, None)}, {"grad": grad})
@@ -323,14 +369,35 @@ def sgd_step(param: Any, grad: Any, momentum_buf: Any, *, lr: float, momentum: f
         return
     grid, block = _grid_1d(param.size)
     _fn("optim.cu", f"sgd_step<{ctype}, {sctype}>")(
-        grid, block,
-        (param, grad, buf, np.int64(param.size), np.float64(lr), np.float64(momentum),
-         np.float64(weight_decay), np.int32(bool(nesterov))),
+        grid,
+        block,
+        (
+            param,
+            grad,
+            buf,
+            np.int64(param.size),
+            np.float64(lr),
+            np.float64(momentum),
+            np.float64(weight_decay),
+            np.int32(bool(nesterov)),
+        ),
     )
 
 
-def adam_step(param: Any, grad: Any, m: Any, v: Any, *, lr: float, beta1: float, beta2: float,
-              eps: float, weight_decay: float, step: int, decoupled: bool) -> None:
+def adam_step(
+    param: Any,
+    grad: Any,
+    m: Any,
+    v: Any,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    step: int,
+    decoupled: bool,
+) -> None:
     """In-place Adam (decoupled=False, L2 added to the gradient) or AdamW
     (decoupled=True, p *= 1 - lr*wd) step with bias correction; ``step`` is 1-based."""
     k = "adam_step"
@@ -351,8 +418,21 @@ def adam_step(param: Any, grad: Any, m: Any, v: Any, *, lr: float, beta1: float,
     bc2 = 1.0 - beta2 ** int(step)
     grid, block = _grid_1d(param.size)
     _fn("optim.cu", f"adam_step<{ctype}, {sctype}>")(
-        grid, block,
-        (param, grad, m, v, np.int64(param.size), np.float64(lr), np.float64(beta1),
-         np.float64(beta2), np.float64(eps), np.float64(weight_decay), np.float64(lr / bc1),
-         np.float64(1.0 / math.sqrt(bc2)), np.int32(bool(decoupled))),
+        grid,
+        block,
+        (
+            param,
+            grad,
+            m,
+            v,
+            np.int64(param.size),
+            np.float64(lr),
+            np.float64(beta1),
+            np.float64(beta2),
+            np.float64(eps),
+            np.float64(weight_decay),
+            np.float64(lr / bc1),
+            np.float64(1.0 / math.sqrt(bc2)),
+            np.int32(bool(decoupled)),
+        ),
     )

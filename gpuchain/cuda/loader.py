@@ -148,7 +148,10 @@ def name_expressions(
         ]
     if filename == "optim.cu":
         return [
-            f"{k}<{t}, {s}>" for k in ("sgd_step", "adam_step") for t, s in OPTIM_TYPES if t in types
+            f"{k}<{t}, {s}>"
+            for k in ("sgd_step", "adam_step")
+            for t, s in OPTIM_TYPES
+            if t in types
         ]
     raise ValueError(f"unknown kernel file {filename!r}; known: {', '.join(KERNEL_FILES)}")
 

@@ -87,22 +87,24 @@ def _devices(pynvml: Any) -> tuple[list[dict[str, Any]], str]:
         util = field(lambda h=h: pynvml.nvmlDeviceGetUtilizationRates(h))
         pci = field(lambda h=h: _text(pynvml.nvmlDeviceGetPciInfo(h).busId))
         key = normalize_pci_bus_id(pci) if pci else None
-        devices.append({
-            "nvml_index": i,
-            "cuda_index": by_pci.get(key) if key else None,
-            "name": field(lambda h=h: _text(pynvml.nvmlDeviceGetName(h))),
-            "pci_bus_id": pci,
-            "memory_total_bytes": getattr(mem, "total", None),
-            "memory_used_bytes": getattr(mem, "used", None),
-            "memory_free_bytes": getattr(mem, "free", None),
-            "gpu_utilization_pct": getattr(util, "gpu", None),
-            "memory_utilization_pct": getattr(util, "memory", None),
-            "sm_clock_mhz": field(
-                lambda h=h: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)
-            ),
-            "driver_version": driver,
-            "cuda_driver_version": cuda,
-        })
+        devices.append(
+            {
+                "nvml_index": i,
+                "cuda_index": by_pci.get(key) if key else None,
+                "name": field(lambda h=h: _text(pynvml.nvmlDeviceGetName(h))),
+                "pci_bus_id": pci,
+                "memory_total_bytes": getattr(mem, "total", None),
+                "memory_used_bytes": getattr(mem, "used", None),
+                "memory_free_bytes": getattr(mem, "free", None),
+                "gpu_utilization_pct": getattr(util, "gpu", None),
+                "memory_utilization_pct": getattr(util, "memory", None),
+                "sm_clock_mhz": field(
+                    lambda h=h: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)
+                ),
+                "driver_version": driver,
+                "cuda_driver_version": cuda,
+            }
+        )
     return devices, f"ok: {len(devices)} device(s), driver {driver}, CUDA {cuda}"
 
 
