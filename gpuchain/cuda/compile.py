@@ -89,7 +89,8 @@ def compile_source(
     """Compile one source for one arch; returns (reports, failures, cubin)."""
     from cupy_backends.cuda.libs import nvrtc
 
-    opts = [f"-arch={arch}", *loader.NVRTC_OPTIONS, "-Xptxas", "-v"]
+    # -ftz=true: CuPy adds it to every runtime compile, so register counts match.
+    opts = [f"-arch={arch}", *loader.NVRTC_OPTIONS, "-ftz=true", "-Xptxas", "-v"]
     opts += [f"-I{d}" for d in include_dirs]
     prog = nvrtc.createProgram(source, file, [], [])
     try:
