@@ -195,7 +195,7 @@ def coerce_inputs(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     for x in inputs:
         if isinstance(x, Tensor):
             out.append(x)
-        elif isinstance(x, (int, float, bool)):
+        elif isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
             out.append(Tensor(as_array(x, _scalar_dtype(x, ref_dtype), xp)))
         else:
             out.append(Tensor(as_array(x, None, xp if not is_cupy_array(x) else None)))

@@ -1,0 +1,5 @@
+import sys
+
+from gpuchain.cli import main
+
+sys.exit(main())
