@@ -24,6 +24,7 @@ from gpuchain.errors import (
     OutOfMemoryError,
     ShapeError,
 )
+from gpuchain import functional
 from gpuchain.ops import (
     abs,
     broadcast_to,
@@ -72,4 +73,18 @@ __all__ = [
     "softmax", "softplus", "sqrt", "stack", "sum", "tan", "tanh", "tensor", "transpose",
     "where",
 ]
+from gpuchain.functional import (  # noqa: E402
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jvp,
+    value_and_grad,
+    vjp,
+)
+from gpuchain.testing import gradcheck  # noqa: E402
+
+__all__ += ["functional", "grad", "gradcheck", "hessian", "hvp", "jacfwd", "jacobian", "jvp",
+            "value_and_grad", "vjp"]
 del _ops

@@ -31,6 +31,8 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
+        if type(data) is not np.ndarray and not is_cupy_array(data):
+            data = as_array(data)
         self.data = data
         self.grad: Tensor | None = None
         self._node = None

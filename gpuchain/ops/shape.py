@@ -165,8 +165,8 @@ def _(ctx, g):
 
 def _fill_missing(tangents: list, inputs: tuple) -> list:
     """Zero tangents for inputs without one, with the batch axes of those that have one."""
-    present = next(t for t in tangents if t is not None)
-    ref = inputs[tangents.index(present)]
+    k = next(i for i, t in enumerate(tangents) if t is not None)
+    present, ref = tangents[k], inputs[k]
     batch = present.shape[:present.ndim - ref.ndim]
     out = []
     for tan, x in zip(tangents, inputs):
