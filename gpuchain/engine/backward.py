@@ -122,7 +122,16 @@ def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: boo
             if g is not None:
                 if node.freed:
                     raise _freed_error(node)
-                in_grads = node.op.vjp_rule(node, g)
+                if anomaly:
+                    # the rule's own ops are not checked one by one: a NaN is reported
+                    # once, as this op's backward, with where this op was created
+                    state.anomaly = False
+                    try:
+                        in_grads = node.op.vjp_rule(node, g)
+                    finally:
+                        state.anomaly = True
+                else:
+                    in_grads = node.op.vjp_rule(node, g)
                 if isinstance(in_grads, Tensor) or in_grads is None:
                     in_grads = (in_grads,)
             else:

@@ -108,11 +108,17 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def backward(self, grad: Any = None, retain_graph: bool = False,
+    def backward(self, grad: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        ``retain_graph`` defaults to ``create_graph``: a graph of the gradient refers
+        back to the values this graph saved.
+        """
         from gpuchain.engine.backward import backward
 
+        if retain_graph is None:
+            retain_graph = create_graph
         backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
 
     def __repr__(self) -> str:
