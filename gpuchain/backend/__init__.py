@@ -49,6 +49,7 @@ def _probe_cupy() -> str:
             else:
                 reason = ""
             _cupy = cupy
+            _apply_matmul_precision()
         except Exception as exc:  # any failure while probing means "fall back to NumPy"
             reason = f"CuPy could not be imported ({type(exc).__name__}: {exc})"
         _cupy_probe = reason
@@ -184,10 +185,18 @@ def set_matmul_precision(precision: str) -> None:
     if precision not in ("fp32", "tf32"):
         raise ValueError(f"set_matmul_precision: expected 'fp32' or 'tf32', got {precision!r}")
     _matmul_precision = precision
-    if _cupy is not None:
-        # CuPy reads CUPY_TF32 when it first builds a GEMM; gpuchain sets the
-        # cuBLAS math mode itself on every GEMM it launches (see ops.linalg).
-        os.environ["CUPY_TF32"] = "1" if precision == "tf32" else "0"
+    _apply_matmul_precision()
+
+
+def _apply_matmul_precision() -> None:
+    # CuPy takes CUPY_TF32 from the environment once; gpuchain's own setting decides
+    # instead, so TF32 stays off unless asked for here (CuPy's per-dtype compute type).
+    if _cupy is None:
+        return
+    from cupy._core import _routines_linalg as linalg
+
+    mode = linalg.COMPUTE_TYPE_TF32 if _matmul_precision == "tf32" else linalg.COMPUTE_TYPE_FP32
+    linalg.set_compute_type(np.float32, mode)
 
 
 def get_matmul_precision() -> str:
