@@ -1,0 +1,1 @@
+"""gpuchain benchmark suites; run them with ``python -m benchmarks`` (see README.md)."""

@@ -1,0 +1,104 @@
+"""``python -m benchmarks [--suite NAME ...] [--quick] [--out DIR] [--backend numpy|cupy]``
+
+Runs the named suites (default: all) and writes ``results.json``, ``results.md`` and
+``results.png`` under ``benchmarks/results/<machine>-<date>/`` (or ``--out``). Exit
+status 1 when any cross-check failed, 2 on a usage or backend error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+SUITES: dict[str, tuple[str, str]] = {
+    "engine": ("benchmarks.engine_overhead", "op dispatch + tape overhead vs PyTorch eager"),
+    "train": ("benchmarks.train_suite", "MLP train step (small..xl) vs PyTorch / JAX"),
+    "jacobian": ("benchmarks.jacobian", "input and per-sample Jacobians vs torch.func / JAX"),
+    "fused": ("benchmarks.fused", "fused dense op vs composed matmul+add+act"),
+    "bandwidth": ("benchmarks.bandwidth", "GPU: act-grad+bias-grad kernel vs D2D copy"),
+    "memory": ("benchmarks.memory", "peak memory of a train step"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", nargs="+", choices=sorted(SUITES), metavar="NAME",
+                   help=f"suites to run (default: all): {', '.join(SUITES)}")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes and few repeats (whole run within ~2 minutes on 2 cores)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default benchmarks/results/<machine>-<date>)")
+    p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per block")
+    p.add_argument("--peers", nargs="*", default=["torch", "jax"], metavar="PEER",
+                   help="peers to compare against when installed (default: torch jax; "
+                        "give none to time gpuchain alone)")
+    p.add_argument("--sizes", nargs="+", default=None, help="train/memory: model sizes")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument("--list", action="store_true", help="list the suites and exit")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    if args.list:
+        for name, (_, about) in SUITES.items():
+            print(f"{name:10s} {about}")
+        return 0
+
+    import gpuchain as gc
+    from benchmarks import _runner as R
+
+    try:
+        gc.set_backend(args.backend)
+    except gc.GpuchainError as exc:
+        print(f"backend {args.backend!r} is not usable here: {exc}", file=sys.stderr)
+        return 2
+    cfg = R.Config(backend=args.backend, quick=args.quick, peers=tuple(args.peers),
+                   sizes=tuple(args.sizes) if args.sizes else None,
+                   progress=R.Progress(enabled=not args.no_progress))
+    cfg.repeats = args.repeats or (3 if args.quick else 7)
+    cfg.warmup = 1 if args.quick else 2
+
+    names = args.suite or list(SUITES)
+    rows, checks, notes, skipped = [], [], [], {}
+    t0 = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        R.say(cfg, f"suite {i}/{len(names)}: {name}")
+        module = importlib.import_module(SUITES[name][0])
+        try:
+            res = module.run(cfg)
+        except R.SuiteSkipped as exc:
+            skipped[name] = str(exc)
+            R.say(cfg, f"suite {name} skipped: {exc}")
+            continue
+        rows += res.rows
+        checks += res.checks
+        notes += res.notes
+    if cfg.progress is not None:
+        cfg.progress.done()
+
+    env = R.environment(cfg)
+    env["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    env["suites"] = names
+    out = args.out or R.RESULTS_DIR / (
+        f"{R.machine_slug(env)}-{env['date']}{'-quick' if args.quick else ''}")
+    R.write_results(Path(out), env, rows, checks, notes, skipped)
+    print(R.markdown(env, rows, checks, []).split("\n## cross-checks")[0].rstrip())
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}")
+    failed = [c for c in checks if c.status != "ok"]
+    for c in failed:
+        print(f"CROSS-CHECK {c.status.upper()}: {c.suite}/{c.case} {c.system}: {c.detail}",
+              file=sys.stderr)
+    print(f"results written to {out}  ({env['elapsed_s']} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
