@@ -49,11 +49,12 @@ def _probe_cupy() -> str:
             else:
                 reason = ""
             _cupy = cupy
-            _apply_matmul_precision()
         except Exception as exc:  # any failure while probing means "fall back to NumPy"
             reason = f"CuPy could not be imported ({type(exc).__name__}: {exc})"
         _cupy_probe = reason
-        return reason
+    if not reason:
+        _apply_matmul_precision()
+    return reason
 
 
 def cupy_unavailable_reason() -> str:
@@ -191,8 +192,8 @@ def set_matmul_precision(precision: str) -> None:
 def _apply_matmul_precision() -> None:
     # CuPy takes CUPY_TF32 from the environment once; gpuchain's own setting decides
     # instead, so TF32 stays off unless asked for here (CuPy's per-dtype compute type).
-    if _cupy is None:
-        return
+    if _cupy is None or _cupy_probe != "":
+        return  # applied when a usable CuPy is first found
     from cupy._core import _routines_linalg as linalg
 
     mode = linalg.COMPUTE_TYPE_TF32 if _matmul_precision == "tf32" else linalg.COMPUTE_TYPE_FP32
