@@ -1,0 +1,42 @@
+"""Weight initializers, reproducible from a seed (a NumPy Generator).
+
+He (Kaiming) normal for the relu family, Glorot (Xavier) uniform for the saturating
+activations and for linear layers. Weights have shape (fan_in, fan_out).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+RELU_FAMILY = frozenset({"relu", "leaky_relu", "gelu", "gelu_tanh", "silu", "softplus"})
+
+SeedLike = int | np.random.Generator | None
+
+
+def rng_from(seed: SeedLike) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def he_normal(fan_in: int, fan_out: int, seed: SeedLike = None, dtype: object = np.float32,
+              slope: float = 0.0) -> np.ndarray:
+    """N(0, 2 / ((1 + slope²) fan_in)): keeps activations' variance through relu layers."""
+    std = math.sqrt(2.0 / ((1.0 + slope * slope) * fan_in))
+    return (rng_from(seed).standard_normal((fan_in, fan_out)) * std).astype(dtype)
+
+
+def glorot_uniform(fan_in: int, fan_out: int, seed: SeedLike = None,
+                   dtype: object = np.float32) -> np.ndarray:
+    """U(-l, l) with l = sqrt(6 / (fan_in + fan_out))."""
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return rng_from(seed).uniform(-limit, limit, (fan_in, fan_out)).astype(dtype)
+
+
+def for_activation(activation: str | None, fan_in: int, fan_out: int, seed: SeedLike = None,
+                   dtype: object = np.float32, slope: float = 0.01) -> np.ndarray:
+    """He for the relu family, Glorot otherwise."""
+    if activation in RELU_FAMILY:
+        return he_normal(fan_in, fan_out, seed, dtype,
+                         slope=slope if activation == "leaky_relu" else 0.0)
+    return glorot_uniform(fan_in, fan_out, seed, dtype)

@@ -1,0 +1,95 @@
+"""Layers: Dense (the fused dense op), Sequential and MLP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gpuchain.backend import get_default_dtype
+from gpuchain.engine.tensor import Tensor, coerce_inputs
+from gpuchain.errors import ShapeError
+from gpuchain.nn import init
+from gpuchain.nn._activations import normalize
+from gpuchain.nn.dense_op import dense
+from gpuchain.nn.module import Module
+from gpuchain.nn.parameter import Parameter
+
+
+class Dense(Module):
+    """y = act(x @ weight + bias); weight (in_features, out_features)."""
+
+    def __init__(self, in_features: int, out_features: int, activation: str | None = None,
+                 bias: bool = True, seed: init.SeedLike = None, dtype: Any = None,
+                 slope: float = 0.01, *, _flatten: bool = True) -> None:
+        super().__init__()
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.activation = normalize(activation)
+        self.slope = float(slope)
+        dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        self.weight = Parameter(init.for_activation(self.activation, self.in_features,
+                                                    self.out_features, seed, dtype, slope))
+        self.bias = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
+        if _flatten:
+            self.flat_buffers()
+
+    def forward(self, x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = coerce_inputs((x,))[0]
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
+            raise ShapeError(
+                f"Dense({self.in_features} -> {self.out_features}): expected input width "
+                f"{self.in_features} (shape (batch, {self.in_features})), received width "
+                f"{x.shape[-1] if x.ndim else 'none'} (shape {tuple(x.shape)})")
+        return dense(x, self.weight, self.bias, self.activation, self.slope)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features}, {self.out_features}, activation={self.activation!r}, "
+                f"bias={self.bias is not None}")
+
+
+class Sequential(Module):
+    """Applies its modules in order; they are named "0", "1", ..."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+        self.flat_buffers()
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+
+class MLP(Sequential):
+    """Dense layers of widths ``sizes`` (input first), ``activation`` between them and
+    ``output_activation`` after the last. Reproducible from ``seed``."""
+
+    def __init__(self, sizes: Sequence[int], activation: str | None = "relu",
+                 output_activation: str | None = None, seed: init.SeedLike = 0,
+                 dtype: Any = None, bias: bool = True) -> None:
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"MLP: sizes must list at least two positive widths, got {sizes}")
+        rng = init.rng_from(seed)
+        last = len(sizes) - 2
+        layers = [Dense(sizes[i], sizes[i + 1],
+                        activation if i < last else output_activation, bias=bias,
+                        seed=rng, dtype=dtype, _flatten=False) for i in range(last + 1)]
+        super().__init__(*layers)
+        self.sizes = sizes

@@ -1,0 +1,152 @@
+"""Loss functions: mse_loss, cross_entropy (one fused op) and
+binary_cross_entropy_with_logits (stable composition)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import gpuchain.ops as gops
+from gpuchain.backend import array_module_of
+from gpuchain.engine.mode import state
+from gpuchain.engine.op import defop
+from gpuchain.engine.tensor import Tensor, coerce_inputs
+from gpuchain.errors import DTypeError, ShapeError
+from gpuchain.ops._rules import const_like
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return gops.mean(loss)
+    if reduction == "sum":
+        return gops.sum(loss)
+    return loss
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """(pred - target)², averaged (mean), summed (sum) or per element (none)."""
+    _check_reduction("mse_loss", reduction)
+    pred, target = coerce_inputs((pred, target))
+    if pred.shape != target.shape:
+        raise ShapeError(f"mse_loss: pred {pred.dtype}{tuple(pred.shape)} and target "
+                         f"{target.dtype}{tuple(target.shape)} must have the same shape")
+    d = pred - target
+    return _reduce(d * d, reduction)
+
+
+def binary_cross_entropy_with_logits(logits: Any, targets: Any,
+                                     reduction: str = "mean") -> Tensor:
+    """-[t log σ(x) + (1 - t) log(1 - σ(x))] = softplus(x) - t·x, which never overflows."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    logits, targets = coerce_inputs((logits, targets))
+    if logits.shape != targets.shape:
+        raise ShapeError(f"binary_cross_entropy_with_logits: logits {logits.dtype}"
+                         f"{tuple(logits.shape)} and targets {targets.dtype}"
+                         f"{tuple(targets.shape)} must have the same shape")
+    if targets.dtype != logits.dtype:
+        targets = targets.astype(logits.dtype)
+    return _reduce(gops.softplus(logits) - logits * targets, reduction)
+
+
+# --- fused softmax cross-entropy ------------------------------------------------------------
+
+@defop("cross_entropy", save="inputs", residuals=True)
+def cross_entropy_op(xp: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
+    """Per-row loss logsumexp(logits) - logits[label]; residual: the softmax probabilities."""
+    m = logits.max(axis=-1, keepdims=True)
+    probs = logits - m
+    picked = np.take_along_axis(probs, labels[:, None], axis=-1)[:, 0]
+    xp.exp(probs, out=probs)
+    s = probs.sum(axis=-1, keepdims=True)
+    loss = xp.log(s[:, 0]) - picked
+    probs /= s
+    return loss, probs
+
+
+@cross_entropy_op.cuda
+def _(xp: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
+    from gpuchain.cuda import kernels
+
+    logits = xp.ascontiguousarray(logits)
+    loss = xp.empty(logits.shape[0], dtype=logits.dtype)
+    probs = xp.empty_like(logits)
+    kernels.softmax_xent_forward(logits, xp.ascontiguousarray(labels), loss, probs)
+    return loss, probs
+
+
+def _onehot(logits: Tensor, labels: Any) -> Tensor:
+    xp = array_module_of(logits.data)
+    oh = xp.zeros(logits.shape, dtype=logits.dtype)
+    oh[xp.arange(labels.shape[0]), labels] = 1
+    return const_like(oh, logits)
+
+
+def _probs(ctx: Any) -> Tensor:
+    """Softmax probabilities: differentiable when a graph is recorded, else the residual."""
+    logits = ctx.inputs[0]
+    if state.grad_enabled and logits.requires_grad:
+        return gops.softmax(logits, axis=-1)
+    return const_like(ctx.residuals, logits)
+
+
+@cross_entropy_op.vjp
+def _(ctx: Any, g: Tensor) -> tuple[Tensor | None, None]:
+    logits, labels = ctx.inputs
+    if not state.grad_enabled and state.fw_level is None and g.ndim == 1:
+        xp = array_module_of(g.data)
+        if xp is np:
+            d = ctx.residuals.copy()
+            d[np.arange(d.shape[0]), labels.data] -= 1
+            d *= g.data[:, None]
+        else:
+            from gpuchain.cuda import kernels
+
+            d = xp.empty_like(ctx.residuals)
+            kernels.softmax_xent_backward(ctx.residuals, labels.data,
+                                          xp.ascontiguousarray(g.data), d)
+        return Tensor(d), None
+    diff = _probs(ctx) - _onehot(logits, labels.data)
+    return diff * g.reshape(g.shape + (1,)), None
+
+
+@cross_entropy_op.jvp
+def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
+    ldot = tangents[0]
+    if ldot is None:
+        return None
+    logits, labels = ctx.inputs
+    return (ldot * (_probs(ctx) - _onehot(logits, labels.data))).sum(axis=-1)
+
+
+def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy of ``logits`` (batch, classes) against integer ``labels``
+    (batch,), fused into one op (stable log-sum-exp; the gradient is (softmax - onehot)·g)."""
+    _check_reduction("cross_entropy", reduction)
+    logits, labels = coerce_inputs((logits, labels))
+    desc = (f"logits {logits.dtype}{tuple(logits.shape)}, labels "
+            f"{labels.dtype}{tuple(labels.shape)}")
+    if logits.dtype.kind != "f":
+        raise DTypeError(f"cross_entropy: logits must be floating; got {desc}")
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"cross_entropy: labels must be integer class indices (int32 or "
+                         f"int64); got {desc}")
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ShapeError(f"cross_entropy: expected logits (batch, classes) and labels "
+                         f"(batch,); got {desc}")
+    if labels.data.dtype not in (np.int32, np.int64):
+        labels = Tensor(labels.data.astype(np.int64))
+    n = logits.shape[1]
+    if labels.size:
+        lo, hi = int(labels.data.min()), int(labels.data.max())
+        if lo < 0 or hi >= n:
+            raise ShapeError(f"cross_entropy: labels must lie in [0, {n}) for {n} classes; "
+                             f"found values in [{lo}, {hi}] ({desc})")
+    return _reduce(cross_entropy_op(logits, labels), reduction)

@@ -1,0 +1,174 @@
+"""The fused dense op against the composition of matmul, add and activation ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpuchain as gc
+from gpuchain.engine.backward import backward
+from gpuchain.engine.mode import forward_level
+from gpuchain.errors import DTypeError, ShapeError
+from gpuchain.nn import _activations as act
+from gpuchain.nn.functional import ACTIVATIONS, dense
+
+SHAPES = [(1, 3, 2), (5, 4, 3), (7, 1, 6)]
+
+
+def _reference(x, W, b, name, slope=0.01):
+    z = gc.matmul(x, W)
+    if b is not None:
+        z = z + b
+    return act.forward_tensor(z, name, slope)
+
+
+def _inputs(rng, batch, n_in, n_out, bias):
+    x = gc.tensor(rng.standard_normal((batch, n_in)), requires_grad=True)
+    W = gc.tensor(rng.standard_normal((n_in, n_out)), requires_grad=True)
+    b = gc.tensor(rng.standard_normal(n_out), requires_grad=True) if bias else None
+    return x, W, b
+
+
+def _grads(out, inputs, g, create_graph):
+    return backward([out], [g], create_graph=create_graph,
+                    targets=[t for t in inputs if t is not None])
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_dense_matches_composition(name, shape, bias, create_graph):
+    rng = np.random.default_rng(0)
+    x, W, b = _inputs(rng, *shape, bias)
+    out = dense(x, W, b, name)
+    ref = _reference(x, W, b, name)
+    np.testing.assert_allclose(out.data, ref.data, rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    got = _grads(out, (x, W, b), g, create_graph)
+    want = _grads(ref, (x, W, b), g, False)
+    for a, w in zip(got, want):
+        np.testing.assert_allclose(a.data, w.data, rtol=1e-10, atol=1e-12)
+
+
+def test_dense_float32_and_leading_axes():
+    rng = np.random.default_rng(1)
+    x = gc.tensor(rng.standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
+    W = gc.tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
+    b = gc.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    out = dense(x, W, b, "gelu")
+    assert out.dtype == np.float32 and out.shape == (2, 3, 5)
+    ref = _reference(x, W, b, "gelu")
+    np.testing.assert_allclose(out.data, ref.data, rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    for a, w in zip(_grads(out, (x, W, b), g, False), _grads(ref, (x, W, b), g, False)):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a.data, w.data, rtol=1e-4, atol=1e-5)
+
+
+def test_leaky_relu_slope():
+    x = gc.tensor(np.array([[-2.0, 3.0]]), requires_grad=True)
+    W = gc.tensor(np.eye(2), requires_grad=True)
+    out = dense(x, W, None, "leaky_relu", slope=0.2)
+    np.testing.assert_allclose(out.data, [[-0.4, 3.0]])
+    out.backward(np.ones((1, 2)))
+    np.testing.assert_allclose(x.grad.data, [[0.2, 1.0]])
+
+
+def _mlp_loss(x, params, name):
+    h = x
+    for i, (W, b) in enumerate(params):
+        h = dense(h, W, b, name if i < len(params) - 1 else None)
+    return (h * h).sum()
+
+
+@pytest.mark.parametrize("name", ["tanh", "gelu", "softplus", "sigmoid", "silu"])
+def test_hessian_vector_product_through_dense(name):
+    rng = np.random.default_rng(2)
+    sizes = [3, 5, 4, 2]
+    params = [(gc.tensor(rng.standard_normal((a, c)) * 0.7, requires_grad=True),
+               gc.tensor(rng.standard_normal(c) * 0.1, requires_grad=True))
+              for a, c in zip(sizes[:-1], sizes[1:])]
+    x0 = rng.standard_normal((2, 3))
+    v = rng.standard_normal((2, 3))
+
+    def grad_at(xv, create_graph=False):
+        x = gc.tensor(xv, requires_grad=True)
+        loss = _mlp_loss(x, params, name)
+        (gx,) = backward([loss], [None], create_graph=create_graph, retain_graph=create_graph,
+                         targets=[x])
+        return x, gx
+
+    x, gx = grad_at(x0, create_graph=True)
+    (hv,) = backward([(gx * gc.tensor(v)).sum()], [None], targets=[x])
+    eps = 1e-5
+    fd = (grad_at(x0 + eps * v)[1].data - grad_at(x0 - eps * v)[1].data) / (2 * eps)
+    np.testing.assert_allclose(hv.data, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_dense_jvp_matches_finite_differences(name, bias):
+    rng = np.random.default_rng(3)
+    x, W, b = _inputs(rng, 4, 3, 2, bias)
+    tx, tW = rng.standard_normal(x.shape), rng.standard_normal(W.shape)
+    tb = rng.standard_normal(2) if bias else None
+    with forward_level() as level:
+        xs = gc.tensor(x.data)
+        Ws = gc.tensor(W.data)
+        xs._fw, Ws._fw = (level, gc.tensor(tx)), (level, gc.tensor(tW))
+        bs = None
+        if bias:
+            bs = gc.tensor(b.data)
+            bs._fw = (level, gc.tensor(tb))
+        out = dense(xs, Ws, bs, name)
+        tangent = out._fw[1].data
+    eps = 1e-6
+
+    def f(s):
+        bb = None if not bias else b.data + s * tb
+        return dense(x.data + s * tx, W.data + s * tW, bb, name).data
+
+    np.testing.assert_allclose(tangent, (f(eps) - f(-eps)) / (2 * eps), rtol=1e-6, atol=1e-8)
+
+
+def test_dense_jvp_with_batched_tangents():
+    rng = np.random.default_rng(4)
+    x, W, b = _inputs(rng, 3, 2, 4, True)
+    tb = rng.standard_normal((5, 4))  # five directions, only for the bias
+    with forward_level(batch_ndim=1) as level:
+        bs = gc.tensor(b.data)
+        bs._fw = (level, gc.tensor(tb))
+        out = dense(gc.tensor(x.data), gc.tensor(W.data), bs, "tanh")
+        tangent = out._fw[1].data
+    assert tangent.shape == (5, 3, 4)
+    np.testing.assert_allclose(tangent, tb[:, None, :] * (1 - out.data ** 2), rtol=1e-12)
+
+
+def test_dense_vjp_with_batched_cotangents():
+    rng = np.random.default_rng(5)
+    x, W, b = _inputs(rng, 3, 2, 4, True)
+    out = dense(x, W, b, "gelu")
+    gs = rng.standard_normal((6, 3, 4))
+    got = backward([out], [gc.tensor(gs)], batch_shape=(6,), targets=[x, W, b],
+                   retain_graph=True)
+    for k in (0, 5):
+        want = backward([out], [gc.tensor(gs[k])], targets=[x, W, b], retain_graph=True)
+        for a, w in zip(got, want):
+            np.testing.assert_allclose(a.data[k], w.data, rtol=1e-10, atol=1e-12)
+
+
+def test_dense_errors_name_shapes_and_dtypes():
+    with pytest.raises(ShapeError, match=r"dense: .*x float64\(2, 3\), W float64\(4, 5\)"):
+        dense(np.zeros((2, 3)), np.zeros((4, 5)))
+    with pytest.raises(DTypeError, match="share one floating dtype"):
+        dense(np.zeros((2, 3), np.float32), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        dense(np.zeros((2, 3)), np.zeros((3, 5)), activation="swish")
+
+
+def test_activation_table_matches_cuda_kernels():
+    from gpuchain.cuda import kernels
+
+    assert set(kernels.ACTIVATIONS) == set(ACTIVATIONS)
+    assert kernels.SAVES_OUTPUT == act.SAVES_OUTPUT
