@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -39,17 +41,52 @@ def _parser() -> argparse.ArgumentParser:
                    help="peers to compare against when installed (default: torch jax; "
                         "give none to time gpuchain alone)")
     p.add_argument("--sizes", nargs="+", default=None, help="train/memory: model sizes")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for NumPy/OpenBLAS, PyTorch and XLA (default: 1 on the "
+                        "numpy backend, for stable figures on shared machines; 0: library "
+                        "defaults)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.add_argument("--list", action="store_true", help="list the suites and exit")
     return p
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _thread_env(threads: int) -> dict[str, str]:
+    env = {k: str(threads) for k in _THREAD_VARS}
+    env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                        f"intra_op_parallelism_threads={threads}").strip()
+    return env
+
+
+def _pin_threads(threads: int, argv: list[str]) -> int | None:
+    """Set thread counts; NumPy reads them only at import, so when it is already imported
+    (e.g. under ``gpuchain bench``) rerun in a fresh interpreter and return its status."""
+    if all(os.environ.get(k) == str(threads) for k in _THREAD_VARS):
+        pass
+    elif "numpy" in sys.modules:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = os.environ | _thread_env(threads)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        return subprocess.call([sys.executable, "-m", "benchmarks", *argv], env=env, cwd=root)
+    else:
+        os.environ.update(_thread_env(threads))
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(argv) if argv is not None else None)
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    args = _parser().parse_args(argv)
     if args.list:
         for name, (_, about) in SUITES.items():
             print(f"{name:10s} {about}")
         return 0
+    threads = args.threads if args.threads is not None else (1 if args.backend == "numpy" else 0)
+    if threads > 0:
+        status = _pin_threads(threads, argv)
+        if status is not None:
+            return status
 
     import gpuchain as gc
     from benchmarks import _runner as R
@@ -59,11 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except gc.GpuchainError as exc:
         print(f"backend {args.backend!r} is not usable here: {exc}", file=sys.stderr)
         return 2
-    cfg = R.Config(backend=args.backend, quick=args.quick, peers=tuple(args.peers),
+    cfg = R.Config(backend=args.backend, quick=args.quick, peers=tuple(args.peers), threads=threads,
                    sizes=tuple(args.sizes) if args.sizes else None,
                    progress=R.Progress(enabled=not args.no_progress))
     cfg.repeats = args.repeats or (3 if args.quick else 7)
     cfg.warmup = 1 if args.quick else 2
+    torch = R.peer(cfg, "torch")
+    if torch is not None and threads > 0:
+        torch.set_num_threads(threads)
 
     names = args.suite or list(SUITES)
     rows, checks, notes, skipped = [], [], [], {}

@@ -50,6 +50,7 @@ class Config:
     pause_s: float = PAUSE_S
     peers: tuple[str, ...] = ("torch", "jax")  # which peers may run (when installed)
     sizes: tuple[str, ...] | None = None  # train suite: subset of model sizes
+    threads: int = 0  # CPU threads given to every library; 0: their defaults
     progress: Progress | None = None
 
     @property
@@ -310,6 +311,11 @@ def gpu_telemetry() -> dict[str, Any]:
     return {"status": telemetry_status(), "devices": device_info()}
 
 
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
 def environment(cfg: Config) -> dict[str, Any]:
     now = _dt.datetime.now(_dt.timezone.utc)
     dirty = _git("status", "--porcelain", "--untracked-files=no")
@@ -327,8 +333,12 @@ def environment(cfg: Config) -> dict[str, Any]:
         "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(dirty)},
         "backend": cfg.backend,
         "quick": cfg.quick,
-        "threads": {k: os.environ.get(k) for k in
-                    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+        "threads": {"requested": cfg.threads or "library defaults",
+                    "torch": _torch_threads(),
+                    **{k: os.environ.get(k) for k in
+                       ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}},
+        # other work on the machine skews timings; the load average says how much there was
+        "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "gpu": gpu_telemetry() if cfg.on_gpu else {"status": "not requested (CPU run)"},
     }
 
