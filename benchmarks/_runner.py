@@ -157,21 +157,25 @@ class Contender:
 
 @dataclass
 class Row:
+    """One measured system in one case: wall time in seconds (metric "s") by default,
+    or peak memory (metric "bytes")."""
+
     suite: str
     case: str
     system: str
-    median_s: float
-    min_s: float
-    max_s: float
+    median: float
+    min: float
+    max: float
     repeats: int
     per: int = 1  # the median is divided by this for the per-unit figure
     unit: str = "call"
-    gpuchain_over_system: float | None = None  # >1: gpuchain slower
+    metric: str = "s"
+    gpuchain_over_system: float | None = None  # >1: gpuchain slower (or larger)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def per_unit_s(self) -> float:
-        return self.median_s / self.per
+    def per_unit(self) -> float:
+        return self.median / self.per
 
 
 @dataclass
@@ -255,11 +259,16 @@ def compare(cfg: Config, suite: str, case: str, contenders: Sequence[Contender],
         times = time_block(c.run, warmup=warmup, repeats=repeats, sync=c.sync, block=c.block)
         rows.append(Row(suite, case, c.system, float(np.median(times)), float(min(times)),
                         float(max(times)), len(times), per, unit, extra=dict(extra or {})))
+    set_ratios(rows)
+    return rows, checks
+
+
+def set_ratios(rows: Sequence[Row]) -> None:
+    """gpuchain_over_system against the first gpuchain row of the same case."""
     base = next((r for r in rows if r.system.startswith("gpuchain")), None)
     for r in rows:
-        if base is not None:
-            r.gpuchain_over_system = base.median_s / r.median_s
-    return rows, checks
+        if base is not None and r.median > 0:
+            r.gpuchain_over_system = base.median / r.median
 
 
 # --------------------------------------------------------------------------- environment
@@ -364,6 +373,17 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def fmt_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def fmt_value(value: float, metric: str) -> str:
+    return fmt_bytes(value) if metric == "bytes" else fmt_time(value)
+
+
 def markdown(env: dict[str, Any], rows: Sequence[Row], checks: Sequence[Check],
              notes: Sequence[str]) -> str:
     m, v = env["machine"], env["versions"]
@@ -378,17 +398,18 @@ def markdown(env: dict[str, Any], rows: Sequence[Row], checks: Sequence[Check],
     for d in env.get("gpu", {}).get("devices") or []:
         lines.append(f"- GPU: {d.get('name')} SM clock {d.get('sm_clock_mhz')} MHz, driver "
                      f"{d.get('driver_version')}")
-    lines += ["", "Median wall time over repeats. Last column: gpuchain's time divided by the "
-              "system's (1.50x: gpuchain takes 1.5 times as long; below 1: gpuchain faster).",
-              ""]
+    lines += ["", "Median wall time over repeats (memory suite: peak bytes). Last column: "
+              "gpuchain's figure divided by the system's (1.50x: gpuchain takes 1.5 times as "
+              "long; below 1: gpuchain faster or smaller).", ""]
     suites = list(dict.fromkeys(r.suite for r in rows))
     for suite in suites:
         lines += [f"## {suite}", "", "| case | system | median | per unit | gpuchain ÷ system |",
                   "|---|---|---:|---:|---:|"]
         for r in (r for r in rows if r.suite == suite):
             ratio = "—" if r.gpuchain_over_system is None else f"{r.gpuchain_over_system:.2f}x"
-            per = f"{fmt_time(r.per_unit_s)}/{r.unit}" if r.per != 1 else "—"
-            lines.append(f"| {r.case} | {r.system} | {fmt_time(r.median_s)} | {per} | {ratio} |")
+            per = f"{fmt_value(r.per_unit, r.metric)}/{r.unit}" if r.per != 1 else "—"
+            lines.append(f"| {r.case} | {r.system} | {fmt_value(r.median, r.metric)} | {per} "
+                         f"| {ratio} |")
         lines.append("")
     bad = [c for c in checks if c.status != "ok"]
     lines += ["## cross-checks", "",
@@ -408,7 +429,7 @@ def plot(rows: Sequence[Row], path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install matplotlib)"
-    peers = [r for r in rows if r.gpuchain_over_system is not None
+    peers = [r for r in rows if r.gpuchain_over_system is not None and r.metric == "s"
              and not r.system.startswith("gpuchain")]
     if not peers:
         return "plot skipped: no peer timings to compare"
@@ -436,7 +457,7 @@ def write_results(out_dir: Path, env: dict[str, Any], rows: Sequence[Row],
     notes = notes + [f"suite {k} skipped: {why}" for k, why in skipped.items()]
     payload = {
         "environment": env,
-        "rows": [asdict(r) | {"per_unit_s": r.per_unit_s} for r in rows],
+        "rows": [asdict(r) | {"per_unit": r.per_unit} for r in rows],
         "checks": [asdict(c) for c in checks],
         "skipped": skipped,
         "notes": notes,

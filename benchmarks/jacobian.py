@@ -10,13 +10,13 @@ Each case runs in reverse mode (gpuchain ``jacobian``, ``torch.func.jacrev``,
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from benchmarks._models import make_weights, mlp
 from benchmarks._runner import (
     Config,
     Contender,
@@ -31,31 +31,6 @@ from benchmarks._runner import (
 SUITE = "jacobian"
 SIZES = (64, 256, 256, 64)
 BATCH = 128
-
-
-def make_weights(sizes: tuple[int, ...] = SIZES, seed: int = 0) -> list[np.ndarray]:
-    """[W1, b1, W2, b2, ...] float32, W_i of shape (n_in, n_out)."""
-    rng = np.random.default_rng(seed)
-    params: list[np.ndarray] = []
-    for n_in, n_out in itertools.pairwise(sizes):
-        params.append((rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32))
-        params.append((0.1 * rng.standard_normal(n_out)).astype(np.float32))
-    return params
-
-
-def mlp(params: list[Any], tanh: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """x -> tanh MLP (linear last layer); works for any array type with ``@``."""
-
-    def f(x: Any) -> Any:
-        h = x
-        n = len(params) // 2
-        for i in range(n):
-            h = h @ params[2 * i] + params[2 * i + 1]
-            if i < n - 1:
-                h = tanh(h)
-        return h
-
-    return f
 
 
 def _gpuchain(cfg: Config, params: list[np.ndarray], mode: str, batched: bool
@@ -117,7 +92,7 @@ def contenders(cfg: Config, params: list[np.ndarray], x: np.ndarray, mode: str,
 
 def run(cfg: Config) -> SuiteResult:
     res = SuiteResult()
-    params = make_weights()
+    params = make_weights(SIZES)
     rng = np.random.default_rng(1)
     x1 = rng.standard_normal(SIZES[0]).astype(np.float32)
     xb = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
