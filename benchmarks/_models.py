@@ -76,6 +76,7 @@ def gpuchain_step(params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray,
         loss.backward()
         return loss, ps[0].grad
 
+    step.params = ps  # type: ignore[attr-defined]
     return step
 
 
@@ -98,6 +99,7 @@ def torch_step(params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, activ
         loss.backward()
         return loss, ps[0].grad
 
+    step.params = ps  # type: ignore[attr-defined]
     return step
 
 
