@@ -490,3 +490,21 @@ def run_single_suite(name: str, argv: Sequence[str] | None = None) -> int:
     from benchmarks.__main__ import main
 
     return main(["--suite", name, *(argv if argv is not None else sys.argv[1:])])
+
+
+def time_cuda_events(fn: Callable[[], Any], *, warmup: int, repeats: int) -> list[float]:
+    """Per-call GPU time of ``fn`` (seconds) from CUDA events on the current stream."""
+    import cupy
+
+    for _ in range(warmup):
+        fn()
+    cupy.cuda.Device().synchronize()
+    start, end = cupy.cuda.Event(), cupy.cuda.Event()
+    times = []
+    for _ in range(repeats):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)  # ms -> s
+    return times
