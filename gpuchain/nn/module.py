@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from gpuchain.backend import array_module_of, move_array
+from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import GpuchainError
 from gpuchain.nn.buffer import FlatBuffer, flatten
 from gpuchain.nn.parameter import Parameter
@@ -122,7 +123,7 @@ class Module:
         bad = []
         for k, p in own.items():
             if k in state:
-                value = getattr(state[k], "data", state[k])
+                value = _raw(state[k])
                 shape = tuple(getattr(value, "shape", np.shape(value)))
                 kind = getattr(getattr(value, "dtype", None), "kind", None)
                 if shape != tuple(p.shape) or kind not in ("f", "i", "u"):
@@ -140,7 +141,7 @@ class Module:
                                  + ". ".join(parts) + ". Nothing was loaded.")
         converted = {}
         for k, p in own.items():
-            value = getattr(state[k], "data", state[k])
+            value = _raw(state[k])
             xp = array_module_of(p.data)
             converted[k] = xp.asarray(move_array(value, "cuda" if xp is not np else "cpu"),
                                       dtype=p.dtype)
@@ -155,3 +156,7 @@ class Module:
         for name, m in self._modules.items():
             lines.append(f"  ({name}): " + repr(m).replace("\n", "\n  "))
         return "\n".join(lines) + (")" if len(lines) == 1 else "\n)")
+
+
+def _raw(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpuchain.backend import array_module_of, move_array
+from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import GpuchainError
 from gpuchain.nn.buffer import FlatBuffer, flatten
 from gpuchain.nn.module import Module
@@ -146,7 +147,7 @@ class Optimizer:
                 continue
             st = {}
             for k, v in entry.items():
-                v = getattr(v, "data", v)
+                v = v.data if isinstance(v, Tensor) else v
                 if tuple(getattr(v, "shape", ())) != (buf.size,) or \
                         getattr(getattr(v, "dtype", None), "kind", None) != "f":
                     problems.append(f"buffer {i} {k}: expected {buf.dtype}({buf.size},), got "
