@@ -1,0 +1,201 @@
+"""Train step (forward, softmax cross-entropy, backward, Adam update) of MLPs small..xl.
+
+When ``benchmarks/train_step.py`` (the nn package's own benchmark) provides
+``suite_contenders(cfg, size)``, its systems are used; otherwise this module's: gpuchain
+(``gc.nn.MLP`` with fused dense layers, ``gc.optim.Adam`` over the flat parameter
+buffer), PyTorch eager (plus torch.compile on GPU) and JAX (jit, hand-written Adam),
+all from the same weights and batch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from benchmarks._models import make_weights
+from benchmarks._runner import (
+    Config,
+    Contender,
+    SuiteResult,
+    compare,
+    optional_import,
+    peer,
+    run_single_suite,
+    synchronizer,
+    torch_device,
+)
+
+SUITE = "train"
+# name -> (layer sizes, batch)
+SIZES: dict[str, tuple[tuple[int, ...], int]] = {
+    "small": ((64, 128, 128, 10), 64),
+    "medium": ((256, 512, 512, 10), 128),
+    "large": ((784, 1024, 1024, 10), 256),
+    "xl": ((1024, 2048, 2048, 2048, 10), 512),
+}
+LR = 1e-3
+
+
+def _batch(sizes: tuple[int, ...], batch: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch).astype(np.int64)
+    return x, y
+
+
+def gpuchain_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
+                   ) -> tuple[Any, Any]:
+    """(step, values): step = one Adam step; values = loss and dW1 before any update."""
+    import gpuchain as gc
+    import gpuchain.nn
+    import gpuchain.optim  # noqa: F401
+
+    sizes = [params[0].shape[0]] + [w.shape[1] for w in params[::2]]
+    model = gc.nn.MLP(sizes, activation="relu")
+    for layer, (w, b) in zip(model, zip(params[::2], params[1::2], strict=True), strict=True):
+        layer.weight.data[...] = gc.tensor(w).data
+        layer.bias.data[...] = gc.tensor(b).data
+    opt = gc.optim.Adam(model, lr=LR)
+    xt, yt = gc.tensor(x), gc.tensor(y)
+
+    def forward_backward() -> Any:
+        opt.zero_grad()
+        loss = gc.nn.functional.cross_entropy(model(xt), yt)
+        loss.backward()
+        return loss
+
+    def step() -> Any:
+        loss = forward_backward()
+        opt.step()
+        return loss
+
+    def values() -> dict[str, Any]:
+        loss = forward_backward()
+        return {"loss": loss, "grad W1": model[0].weight.grad}
+
+    return step, values
+
+
+def torch_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, device: str,
+                compile: bool = False) -> tuple[Any, Any]:  # noqa: A002
+    import torch
+
+    layers: list[Any] = []
+    for i, (w, b) in enumerate(zip(params[::2], params[1::2], strict=True)):
+        lin = torch.nn.Linear(*w.shape)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.T.copy()))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers += [lin] if i == len(params) // 2 - 1 else [lin, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    xt, yt = torch.tensor(x, device=device), torch.tensor(y, device=device)
+    fwd = torch.compile(model) if compile else model
+
+    def forward_backward() -> Any:
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(fwd(xt), yt)
+        loss.backward()
+        return loss
+
+    def step() -> Any:
+        loss = forward_backward()
+        opt.step()
+        return loss
+
+    def values() -> dict[str, Any]:
+        loss = forward_backward()
+        return {"loss": loss, "grad W1": model[0].weight.grad.T}
+
+    return step, values
+
+
+def jax_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(ps: list[Any], xb: Any, yb: Any) -> Any:
+        h = xb
+        n = len(ps) // 2
+        for i in range(n):
+            h = h @ ps[2 * i] + ps[2 * i + 1]
+            if i < n - 1:
+                h = jax.nn.relu(h)
+        logp = jax.nn.log_softmax(h)
+        return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    @jax.jit
+    def update(state: Any, xb: Any, yb: Any) -> Any:
+        ps, m, v, t = state
+        loss, g = jax.value_and_grad(loss_fn)(ps, xb, yb)
+        t = t + 1
+        m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m, g, strict=True)]
+        v = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(v, g, strict=True)]
+        lr_t = LR * jnp.sqrt(1 - b2**t) / (1 - b1**t)
+        ps = [p - lr_t * mi / (jnp.sqrt(vi) + eps) for p, mi, vi in zip(ps, m, v, strict=True)]
+        return (ps, m, v, t), loss
+
+    ps = [jnp.asarray(p) for p in params]
+    state = [(ps, [jnp.zeros_like(p) for p in ps], [jnp.zeros_like(p) for p in ps], 0.0)]
+    xj, yj = jnp.asarray(x), jnp.asarray(y.astype(np.int32))
+    vg = jax.jit(jax.value_and_grad(loss_fn))
+
+    def step() -> Any:
+        state[0], loss = update(state[0], xj, yj)
+        return loss
+
+    def values() -> dict[str, Any]:
+        loss, g = vg(state[0][0], xj, yj)
+        return {"loss": loss, "grad W1": g[0]}
+
+    return step, values
+
+
+def contenders(cfg: Config, size: str) -> list[Contender]:
+    external = optional_import("benchmarks.train_step")
+    if external is not None and hasattr(external, "suite_contenders"):
+        return list(external.suite_contenders(cfg, size))
+    sizes, batch = SIZES[size]
+    params = make_weights(sizes)
+    x, y = _batch(sizes, batch)
+    step, values = gpuchain_train(params, x, y)
+    out = [Contender("gpuchain", step, values, sync=synchronizer(cfg, "gpuchain"))]
+    if peer(cfg, "torch") is not None:
+        dev = torch_device(cfg)
+        variants = [("torch eager", False)] + ([("torch.compile", True)] if dev == "cuda" else [])
+        for name, comp in variants:
+            step, values = torch_train(params, x, y, dev, comp)
+            out.append(Contender(name, step, values, sync=synchronizer(cfg, "torch")))
+    if peer(cfg, "jax") is not None:
+        step, values = jax_train(params, x, y)
+        out.append(Contender("jax (jit)", step, values,
+                             block=lambda r: r.block_until_ready()))
+    return out
+
+
+def run(cfg: Config) -> SuiteResult:
+    res = SuiteResult()
+    names = list(cfg.sizes or (("small", "medium") if cfg.quick else SIZES))
+    unknown = [n for n in names if n not in SIZES]
+    if unknown:
+        raise ValueError(f"train: unknown size(s) {unknown}; choose from {list(SIZES)}")
+    for size in names:
+        sizes, batch = SIZES[size]
+        case = f"{size} {'-'.join(map(str, sizes))} batch {batch}"
+        res.add(compare(cfg, SUITE, case, contenders(cfg, size), rtol=1e-3, atol=1e-5,
+                        extra={"sizes": sizes, "batch": batch}))
+    src = "benchmarks/train_step.py" if hasattr(
+        optional_import("benchmarks.train_step"), "suite_contenders") else "train_suite.py"
+    res.notes.append(f"train: relu MLP, softmax cross-entropy, Adam lr={LR}, float32; "
+                     f"systems from {src}")
+    return res
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(run_single_suite(SUITE))
