@@ -1,4 +1,6 @@
-"""``python -m benchmarks [--suite NAME ...] [--quick] [--out DIR] [--backend numpy|cupy]``
+"""``python -m benchmarks [SUITE ...] [--quick] [--out DIR] [--backend numpy|cupy]``
+
+(``--suite NAME ...`` works too; ``gpuchain bench SUITE ... --quick`` from a checkout.)
 
 Runs the named suites (default: all) and writes ``results.json``, ``results.md`` and
 ``results.png`` under ``benchmarks/results/<machine>-<date>/`` (or ``--out``). Exit
@@ -29,8 +31,9 @@ SUITES: dict[str, tuple[str, str]] = {
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", nargs="+", choices=sorted(SUITES), metavar="NAME",
+    p.add_argument("suites", nargs="*", metavar="SUITE",
                    help=f"suites to run (default: all): {', '.join(SUITES)}")
+    p.add_argument("--suite", nargs="+", default=[], metavar="NAME", help="same as SUITE")
     p.add_argument("--quick", action="store_true",
                    help="small sizes and few repeats (whole run within ~2 minutes on 2 cores)")
     p.add_argument("--out", type=Path, default=None,
@@ -77,7 +80,13 @@ def _pin_threads(threads: int, argv: list[str]) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
-    args = _parser().parse_args(argv)
+    if argv[:1] == ["--"]:  # `gpuchain bench -- --quick` passes the separator through
+        argv = argv[1:]
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.suites + args.suite if s not in SUITES]
+    if unknown:
+        parser.error(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}")
     if args.list:
         for name, (_, about) in SUITES.items():
             print(f"{name:10s} {about}")
@@ -105,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if torch is not None and threads > 0:
         torch.set_num_threads(threads)
 
-    names = args.suite or list(SUITES)
+    names = list(dict.fromkeys(args.suites + args.suite)) or list(SUITES)
     rows, checks, notes, skipped = [], [], [], {}
     t0 = time.perf_counter()
     for i, name in enumerate(names, 1):
