@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="small sizes and few repeats (whole run within ~2 minutes on 2 cores)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default benchmarks/results/<machine>-<date>)")
+    p.add_argument("--out-root", type=Path, default=None,
+                   help="parent of the <machine>-<date> folder (default benchmarks/results; "
+                        "the Docker images use /results)")
     p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per block")
     p.add_argument("--peers", nargs="*", default=["torch", "jax"], metavar="PEER",
@@ -135,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = R.environment(cfg)
     env["elapsed_s"] = round(time.perf_counter() - t0, 1)
     env["suites"] = names
-    out = args.out or R.RESULTS_DIR / (
+    out = args.out or (args.out_root or R.RESULTS_DIR) / (
         f"{R.machine_slug(env)}-{env['date']}{'-quick' if args.quick else ''}")
     R.write_results(Path(out), env, rows, checks, notes, skipped)
     print(R.markdown(env, rows, checks, []).split("\n## cross-checks")[0].rstrip())

@@ -339,7 +339,8 @@ def environment(cfg: Config) -> dict[str, Any]:
             "blas": blas_info(),
         },
         "versions": library_versions(),
-        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(dirty)},
+        "git": {"commit": _git("rev-parse", "HEAD") or os.environ.get("GPUCHAIN_GIT_COMMIT")
+                or None, "dirty": bool(dirty)},
         "backend": cfg.backend,
         "quick": cfg.quick,
         "threads": {"requested": cfg.threads or "library defaults",
