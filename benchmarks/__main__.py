@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    progress=R.Progress(enabled=not args.no_progress))
     cfg.repeats = args.repeats or (3 if args.quick else 7)
     cfg.warmup = 1 if args.quick else 2
+    cfg.rounds = 1 if args.quick else 3
     torch = R.peer(cfg, "torch")
     if torch is not None and threads > 0:
         torch.set_num_threads(threads)

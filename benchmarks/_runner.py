@@ -47,6 +47,7 @@ class Config:
     quick: bool = False
     repeats: int = 7
     warmup: int = 2
+    rounds: int = 3  # blocks per system, interleaved, so load drifts hit every system
     pause_s: float = PAUSE_S
     peers: tuple[str, ...] = ("torch", "jax")  # which peers may run (when installed)
     sizes: tuple[str, ...] | None = None  # train suite: subset of model sizes
@@ -252,13 +253,20 @@ def compare(cfg: Config, suite: str, case: str, contenders: Sequence[Contender],
             checks.append(Check(suite, case, c.system, "error", None,
                                 f"{type(exc).__name__}: {exc}"[:300]))
     rows: list[Row] = []
+    times: dict[str, list[float]] = {c.system: [] for c in agreed}
+    rounds = max(1, cfg.rounds)
+    for k in range(rounds):
+        for c in agreed:
+            say(cfg, f"{suite}/{case}: timing {c.system} (round {k + 1}/{rounds})")
+            time.sleep(cfg.pause_s)
+            _pygc.collect()
+            times[c.system] += time_block(c.run, warmup=warmup if k == 0 else 0,
+                                          repeats=max(1, repeats // rounds) if rounds > 1
+                                          else repeats, sync=c.sync, block=c.block)
     for c in agreed:
-        say(cfg, f"{suite}/{case}: timing {c.system}")
-        time.sleep(cfg.pause_s)
-        _pygc.collect()
-        times = time_block(c.run, warmup=warmup, repeats=repeats, sync=c.sync, block=c.block)
-        rows.append(Row(suite, case, c.system, float(np.median(times)), float(min(times)),
-                        float(max(times)), len(times), per, unit, extra=dict(extra or {})))
+        t = times[c.system]
+        rows.append(Row(suite, case, c.system, float(np.median(t)), float(min(t)),
+                        float(max(t)), len(t), per, unit, extra=dict(extra or {})))
     set_ratios(rows)
     return rows, checks
 

@@ -1,10 +1,9 @@
 """Train step (forward, softmax cross-entropy, backward, Adam update) of MLPs small..xl.
 
-When ``benchmarks/train_step.py`` (the nn package's own benchmark) provides
-``suite_contenders(cfg, size)``, its systems are used; otherwise this module's: gpuchain
-(``gc.nn.MLP`` with fused dense layers, ``gc.optim.Adam`` over the flat parameter
-buffer), PyTorch eager (plus torch.compile on GPU) and JAX (jit, hand-written Adam),
-all from the same weights and batch.
+Sizes, weights and batches come from ``benchmarks/train_step.py`` (the nn package's own
+benchmark), and on the CPU its gpuchain and PyTorch steps are the ones timed. Added here:
+JAX (jit, the same Adam written out) and device-aware versions for the GPU, where
+torch.compile runs too. Every system starts from the gpuchain model's weights.
 """
 
 from __future__ import annotations
@@ -14,13 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._models import make_weights
 from benchmarks._runner import (
     Config,
     Contender,
     SuiteResult,
     compare,
-    optional_import,
     peer,
     run_single_suite,
     synchronizer,
@@ -28,21 +25,7 @@ from benchmarks._runner import (
 )
 
 SUITE = "train"
-# name -> (layer sizes, batch)
-SIZES: dict[str, tuple[tuple[int, ...], int]] = {
-    "small": ((64, 128, 128, 10), 64),
-    "medium": ((256, 512, 512, 10), 128),
-    "large": ((784, 1024, 1024, 10), 256),
-    "xl": ((1024, 2048, 2048, 2048, 10), 512),
-}
 LR = 1e-3
-
-
-def _batch(sizes: tuple[int, ...], batch: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
-    y = rng.integers(0, sizes[-1], batch).astype(np.int64)
-    return x, y
 
 
 def gpuchain_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
@@ -155,21 +138,36 @@ def jax_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[A
     return step, values
 
 
+def _weights(model: Any) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+    for layer in model:
+        out += [layer.weight.numpy().copy(), layer.bias.numpy().copy()]
+    return out
+
+
 def contenders(cfg: Config, size: str) -> list[Contender]:
-    external = optional_import("benchmarks.train_step")
-    if external is not None and hasattr(external, "suite_contenders"):
-        return list(external.suite_contenders(cfg, size))
-    sizes, batch = SIZES[size]
-    params = make_weights(sizes)
-    x, y = _batch(sizes, batch)
-    step, values = gpuchain_train(params, x, y)
-    out = [Contender("gpuchain", step, values, sync=synchronizer(cfg, "gpuchain"))]
+    """gpuchain, torch and JAX over train_step.py's model (its weights and batch)."""
+    from benchmarks import train_step as ts
+
+    _, model = ts.gpuchain_step(size)
+    params = _weights(model)
+    x, y = ts._data(size)
+    out: list[Contender] = []
+    if cfg.on_gpu:  # train_step.py builds CPU systems; these move weights to the device
+        step, values = gpuchain_train(params, x, y)
+    else:
+        step, model = ts.gpuchain_step(size)
+        values = _values_of(step, model, x, y)
+    out.append(Contender("gpuchain", step, values, sync=synchronizer(cfg, "gpuchain")))
     if peer(cfg, "torch") is not None:
         dev = torch_device(cfg)
-        variants = [("torch eager", False)] + ([("torch.compile", True)] if dev == "cuda" else [])
-        for name, comp in variants:
-            step, values = torch_train(params, x, y, dev, comp)
-            out.append(Contender(name, step, values, sync=synchronizer(cfg, "torch")))
+        if dev == "cpu":
+            step, net = ts.torch_step(size, ts.gpuchain_step(size)[1])
+            out.append(Contender("torch eager", step, _torch_values_of(net, x, y)))
+        else:
+            for name, comp in (("torch eager", False), ("torch.compile", True)):
+                step, values = torch_train(params, x, y, dev, comp)
+                out.append(Contender(name, step, values, sync=synchronizer(cfg, "torch")))
     if peer(cfg, "jax") is not None:
         step, values = jax_train(params, x, y)
         out.append(Contender("jax (jit)", step, values,
@@ -177,21 +175,47 @@ def contenders(cfg: Config, size: str) -> list[Contender]:
     return out
 
 
+def _values_of(step: Any, model: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    def values() -> dict[str, Any]:
+        from gpuchain import nn
+
+        model.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return {"loss": loss, "grad W1": model[0].weight.grad}
+
+    return values
+
+
+def _torch_values_of(net: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    def values() -> dict[str, Any]:
+        import torch
+
+        net.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        return {"loss": loss, "grad W1": net[0].weight.grad.T}
+
+    return values
+
+
 def run(cfg: Config) -> SuiteResult:
     res = SuiteResult()
-    names = list(cfg.sizes or (("small", "medium") if cfg.quick else SIZES))
-    unknown = [n for n in names if n not in SIZES]
+    from benchmarks import train_step as ts
+
+    default = ["small"] if cfg.quick else [s for s in ts.SIZES if cfg.on_gpu or s != "xl"]
+    names = list(cfg.sizes or default)
+    unknown = [n for n in names if n not in ts.SIZES]
     if unknown:
-        raise ValueError(f"train: unknown size(s) {unknown}; choose from {list(SIZES)}")
+        raise ValueError(f"train: unknown size(s) {unknown}; choose from {list(ts.SIZES)}")
     for size in names:
-        sizes, batch = SIZES[size]
+        batch, sizes = ts.SIZES[size]
         case = f"{size} {'-'.join(map(str, sizes))} batch {batch}"
         res.add(compare(cfg, SUITE, case, contenders(cfg, size), rtol=1e-3, atol=1e-5,
                         extra={"sizes": sizes, "batch": batch}))
-    src = "benchmarks/train_step.py" if hasattr(
-        optional_import("benchmarks.train_step"), "suite_contenders") else "train_suite.py"
-    res.notes.append(f"train: relu MLP, softmax cross-entropy, Adam lr={LR}, float32; "
-                     f"systems from {src}")
+    res.notes.append(f"train: full step (forward, softmax cross-entropy, backward, Adam "
+                     f"lr={LR}), relu MLP, float32; models and data from "
+                     "benchmarks/train_step.py")
     return res
 
 
