@@ -108,11 +108,12 @@ def cross_check(size: str) -> dict[str, float]:
     g, tg = model[0].weight.grad.numpy(), net[0].weight.grad.numpy().T
     loss_err = abs(loss.item() - tl.item())
     grad_err = float(np.abs(g - tg).max())
-    scale = float(np.abs(tg).max())
-    if loss_err > 1e-4 * abs(tl.item()) + 1e-5 or grad_err > 1e-3 * scale + 1e-6:
+    # float32 sums over 1000s of terms in different orders: compare in the 2-norm
+    rel = float(np.linalg.norm(g - tg) / np.linalg.norm(tg))
+    if loss_err > 1e-4 * abs(tl.item()) + 1e-5 or rel > 1e-3:
         raise AssertionError(f"{size}: gpuchain and PyTorch disagree (loss err {loss_err:.3g},"
-                             f" grad err {grad_err:.3g} of max {scale:.3g})")
-    return {"loss_abs_err": loss_err, "grad_max_abs_err": grad_err, "grad_max_abs": scale}
+                             f" gradient relative 2-norm error {rel:.3g})")
+    return {"loss_abs_err": loss_err, "grad_max_abs_err": grad_err, "grad_rel_err": rel}
 
 
 def probe_memory(system: str, size: str, steps: int = 3) -> dict[str, int]:

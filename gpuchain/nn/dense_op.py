@@ -135,6 +135,10 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
     if zdot is None:
         return None
     recording = state.grad_enabled and any(t.requires_grad for t in ctx.inputs)
+    if (not recording and name not in act.SAVES_OUTPUT and state.fw_batch_ndim == 0
+            and zdot.shape == ctx.residuals.shape
+            and array_module_of(ctx.residuals) is not np):
+        return _cuda_jvp_epilogue(ctx.residuals, zdot.data, name, slope)
     if name in act.SAVES_OUTPUT or recording:
         d = _deriv(ctx, name, slope)
     else:
@@ -144,6 +148,19 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
     if adot.shape[adot.ndim - len(out_shape):] != out_shape:  # only bdot contributed
         adot = adot.broadcast_to(adot.shape[:adot.ndim - len(out_shape)] + out_shape)
     return adot
+
+
+def _cuda_jvp_epilogue(z: Any, zdot: Any, name: str, slope: float) -> Tensor:
+    """adot = act'(z) * zdot in one kernel; z is the saved pre-activation (bias included)."""
+    import cupy
+
+    from gpuchain.cuda import kernels
+
+    zdot = cupy.ascontiguousarray(zdot)
+    adot = cupy.empty_like(zdot)
+    scratch = cupy.empty_like(z)  # the kernel also writes a = act(z); z must stay intact
+    kernels.dense_jvp_epilogue(z, None, zdot, None, name, slope, scratch, adot)
+    return Tensor(adot)
 
 
 def dense(x: Any, W: Any, b: Any = None, activation: str | None = None,
