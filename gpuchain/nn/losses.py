@@ -92,8 +92,8 @@ def _onehot(logits: Tensor, labels: Any) -> Tensor:
 def _probs(ctx: Any) -> Tensor:
     """Softmax probabilities: differentiable when a graph is recorded, else the residual."""
     logits = ctx.inputs[0]
-    if state.grad_enabled and logits.requires_grad:
-        return gops.softmax(logits, axis=-1)
+    if (state.grad_enabled and logits.requires_grad) or state.fw_level is not None:
+        return gops.softmax(logits, axis=-1)  # forward mode differentiates the rule too
     return const_like(ctx.residuals, logits)
 
 
