@@ -1,7 +1,10 @@
 """The wheel carries every subpackage and the CUDA kernels."""
 
 import pathlib
-import tomllib
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
