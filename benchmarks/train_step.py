@@ -190,6 +190,12 @@ def _cell(r: dict[str, Any], key: str, fmt: str = "{:.1f}") -> str:
     return fmt.format(r[key]) if key in r else "-"
 
 
+def _ms(r: dict[str, Any], system: str) -> str:
+    if f"{system}_ms" not in r:
+        return "-"
+    return f"{r[f'{system}_ms']:.1f} ({r[f'{system}_ms_min']:.1f})"
+
+
 def _mem(r: dict[str, Any], system: str) -> str:
     if f"{system}_peak_bytes" not in r:
         return "-"
@@ -199,12 +205,13 @@ def _mem(r: dict[str, Any], system: str) -> str:
 def _markdown(env: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = ["# Training step: forward + cross-entropy + backward + Adam (float32, CPU)", "",
              machine_markdown(env), "",
-             "| size | batch | layers | gpuchain ms | torch ms | time ratio | "
+             "| size | batch | layers | gpuchain ms, median (min) | torch ms, median (min) | "
+             "time ratio (medians) | "
              "gpuchain peak RSS (step peak) | torch peak RSS (step peak) | memory ratio |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['size']} | {r['batch']} | {'-'.join(map(str, r['layers']))} | "
-                     f"{_cell(r, 'gpuchain_ms')} | {_cell(r, 'torch_ms')} | "
+                     f"{_ms(r, 'gpuchain')} | {_ms(r, 'torch')} | "
                      f"{_cell(r, 'time_ratio', '{:.2f}x')} | {_mem(r, 'gpuchain')} | "
                      f"{_mem(r, 'torch')} | {_cell(r, 'memory_ratio', '{:.2f}x')} |")
     lines += ["", "Time: median over interleaved timed blocks (warm-up first, 0.3 s gap "

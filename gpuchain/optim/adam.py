@@ -57,11 +57,12 @@ class Adam(Optimizer):
         np.multiply(g, g, out=t1)
         t1 *= 1.0 - b2
         v += t1
+        # m/(sqrt(v)/c2 + eps) = c2·m/(sqrt(v) + eps·c2) with c2 = sqrt(1 - β2ᵗ): one pass less
+        c2 = math.sqrt(1.0 - b2 ** step)
         np.sqrt(v, out=t1)
-        t1 /= math.sqrt(1.0 - b2 ** step)
-        t1 += eps
+        t1 += eps * c2
         np.divide(m, t1, out=t1)
-        t1 *= lr / (1.0 - b1 ** step)
+        t1 *= lr * c2 / (1.0 - b1 ** step)
         p -= t1
 
     def _update_cuda(self, p: Any, g: Any, st: dict[str, Any], step: int) -> None:

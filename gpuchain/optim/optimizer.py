@@ -90,8 +90,10 @@ class Optimizer:
             if buf.xp is np and self._work[i] is None:
                 self._work[i] = np.empty((self._n_work, min(CHUNK, buf.size)), dtype=buf.dtype)
         step = self.step_count + 1
-        for buf, g, st, work in zip(self.buffers, grads, states, self._work, strict=False):
+        for buf, g, st, work in zip(self.buffers, grads, states, self._work, strict=True):
             if buf.xp is np:
+                # Cache-sized chunks. (Threads over chunks win in isolation but lose right
+                # after a backward pass, while OpenBLAS's workers still spin on the cores.)
                 for lo in range(0, buf.size, CHUNK):
                     hi = min(lo + CHUNK, buf.size)
                     chunk = {k: v[lo:hi] for k, v in st.items()}
