@@ -179,7 +179,9 @@ class Optimizer:
 
 def _check_finite(buf: FlatBuffer, g: Any, names: dict[int, str]) -> None:
     xp = array_module_of(g)
-    if bool(xp.isfinite(g).all()):
+    # One summation pass, no temporary: a NaN or Inf anywhere makes the sum non-finite.
+    # A non-finite sum from overflow alone is rare; the exact test below then decides.
+    if bool(xp.isfinite(g.sum())) or bool(xp.isfinite(g).all()):
         return
     bad = [names.get(id(p), f"param[{i}] {tuple(p.shape)}") for i, p in enumerate(buf.params)
            if not bool(xp.isfinite(p.grad_view).all())]
