@@ -59,6 +59,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        # everything after "bench" belongs to the benchmark runner, options included
+        return _bench(argparse.Namespace(bench_args=argv[1:]))
     parser = argparse.ArgumentParser(prog="gpuchain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="backend, versions and GPUs").set_defaults(run=_info)

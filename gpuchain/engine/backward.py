@@ -3,6 +3,7 @@ summed over every path), un-broadcasting, leaf accumulation and freeing of saved
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,6 +87,20 @@ def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: boo
     requires grad accumulates into ``.grad``. ``batch_shape`` leading axes of every seed
     index a batch of independent cotangents (vectorized Jacobians).
     """
+    # The graph is full of container objects; the cyclic collector scanning it mid-pass
+    # is pure overhead (nothing here becomes garbage in a cycle until nodes are freed).
+    collector_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return _reverse_pass(roots, grads, retain_graph, create_graph, batch_shape, targets)
+    finally:
+        if collector_was_on:
+            gc.enable()
+
+
+def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool,
+                  create_graph: bool, batch_shape: tuple[int, ...],
+                  targets: Sequence[Tensor] | None) -> list[Tensor | None] | None:
     node_grads: dict[Node, Tensor] = {}
     leaf_grads: dict[int, Tensor] = {}
     leaves: dict[int, Tensor] = {}

@@ -72,7 +72,7 @@ class Op:
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         for x in inputs:
             if type(x) is not Tensor:
-                inputs = coerce_inputs(inputs)
+                inputs = _coerce(inputs)
                 break
         return apply(self, inputs, params)
 
@@ -145,6 +145,21 @@ class _ForwardCtx:
         return True
 
 
+def _coerce(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    # Fast path for the commonest mix, a NumPy-backed tensor and a Python float or int
+    # (``y * 0.5``): the constant takes the tensor's floating dtype without a general
+    # conversion.
+    if len(inputs) == 2:
+        a, b = inputs
+        if type(a) is Tensor and type(b) in (float, int) and type(a.data) is np.ndarray \
+                and a.data.dtype.kind == "f":
+            return a, Tensor._from_op(np.asarray(b, dtype=a.data.dtype), None)
+        if type(b) is Tensor and type(a) in (float, int) and type(b.data) is np.ndarray \
+                and b.data.dtype.kind == "f":
+            return Tensor._from_op(np.asarray(a, dtype=b.data.dtype), None), b
+    return coerce_inputs(inputs)
+
+
 def _describe(arrays: list[Any]) -> str:
     return ", ".join(f"{'cupy' if is_cupy_array(a) else 'numpy'} {a.dtype}{tuple(a.shape)}"
                      for a in arrays)
@@ -190,11 +205,56 @@ def _align_tangent(tangent: Tensor | None, in_ndim: int, out_ndim: int, batch_nd
     return tangent.reshape(shape[:batch_ndim] + (1,) * (out_ndim - in_ndim) + shape[batch_ndim:])
 
 
+def _record(op: Op, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...], params: dict,
+            out: Tensor, residuals: Any, site: str | None) -> None:
+    edges = tuple((t._node if t._node is not None else t) if t.requires_grad else None
+                  for t in inputs)
+    node = Node()
+    node.op = op
+    node.params = params
+    node.edges = edges
+    save = op.save
+    node.inputs = inputs if save == "inputs" or save == "both" else None
+    node._out_data = out.data if save == "output" or save == "both" else None
+    node._out_fw = None
+    node.residuals = residuals
+    node.in_shapes = tuple(a.shape for a in arrays)
+    node.in_dtypes = tuple(a.dtype for a in arrays)
+    node.freed = False
+    node.created_at = site
+    out._node = node
+    out.requires_grad = True
+
+
+def _propagate_tangents(op: Op, inputs: tuple[Tensor, ...], params: dict, out: Tensor,
+                        residuals: Any, level: int) -> None:
+    tangents = [t._fw[1] if t._fw is not None and t._fw[0] == level else None for t in inputs]
+    if all(tan is None for tan in tangents):
+        return
+    if op.jvp_rule is None:
+        raise NotImplementedError(f"{op.name}: no JVP rule (forward mode)")
+    ctx = _ForwardCtx(inputs, out, params, residuals)
+    with paused_forward():
+        if op.elementwise:
+            nb = state.fw_batch_ndim
+            tangents = [_align_tangent(tan, t.ndim, out.ndim, nb)
+                        for tan, t in zip(tangents, inputs)]
+        tangent_out = op.jvp_rule(ctx, tangents)
+    if tangent_out is not None:
+        out._fw = (level, tangent_out)
+        if out._node is not None and out._node._out_data is not None:
+            out._node._out_fw = out._fw
+
+
 def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
-    arrays = [t.data for t in inputs]
-    xp = _array_module(op, arrays) if len(arrays) > 1 else (
-        np if type(arrays[0]) is np.ndarray else _array_module(op, arrays))
-    forward = op.cuda_forward if (op.cuda_forward is not None and xp is not np) else op.forward
+    """The hot path: unwrap, pick xp, run the forward, wrap, record, propagate tangents."""
+    arrays = tuple([t.data for t in inputs])
+    first = type(arrays[0])
+    if first is np.ndarray and all(type(a) is first for a in arrays):
+        xp = np
+    else:
+        xp = _array_module(op, arrays)
+    forward = op.forward if xp is np or op.cuda_forward is None else op.cuda_forward
     try:
         result = forward(xp, *arrays, **params)
     except (ValueError, IndexError) as exc:
@@ -207,49 +267,16 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
     out = Tensor._from_op(result, None)
 
     st = state
-    site = _caller_site() if st.anomaly else None
-    if st.anomaly:
-        check_finite(op.name, "forward", out.data, site)
-
-    if st.grad_enabled and op.vjp_rule is not None:
-        edges = None
-        for i, t in enumerate(inputs):
+    grad_enabled, level, anomaly = st.grad_enabled, st.fw_level, st.anomaly
+    site = None
+    if anomaly:
+        site = _caller_site()
+        check_finite(op.name, "forward", result, site)
+    if grad_enabled and op.vjp_rule is not None:
+        for t in inputs:
             if t.requires_grad:
-                if edges is None:
-                    edges = [None] * len(inputs)
-                edges[i] = t._node if t._node is not None else t
-        if edges is not None:
-            node = Node()
-            node.op = op
-            node.params = params
-            node.edges = edges
-            save = op.save
-            node.inputs = inputs if save in ("inputs", "both") else None
-            node._out_data = out.data if save in ("output", "both") else None
-            node._out_fw = None
-            node.residuals = residuals
-            node.in_shapes = [a.shape for a in arrays]
-            node.in_dtypes = [a.dtype for a in arrays]
-            node.freed = False
-            node.created_at = site
-            out._node = node
-            out.requires_grad = True
-
-    level = st.fw_level
+                _record(op, inputs, arrays, params, out, residuals, site)
+                break
     if level is not None:
-        tangents = [t._fw[1] if t._fw is not None and t._fw[0] == level else None
-                    for t in inputs]
-        if any(tan is not None for tan in tangents):
-            if op.jvp_rule is None:
-                raise NotImplementedError(f"{op.name}: no JVP rule (forward mode)")
-            ctx = _ForwardCtx(inputs, out, params, residuals)
-            with paused_forward():
-                if op.elementwise:
-                    tangents = [_align_tangent(tan, t.ndim, out.ndim, st.fw_batch_ndim)
-                                for tan, t in zip(tangents, inputs)]
-                tangent_out = op.jvp_rule(ctx, tangents)
-            if tangent_out is not None:
-                out._fw = (level, tangent_out)
-                if out._node is not None and out._node._out_data is not None:
-                    out._node._out_fw = out._fw
+        _propagate_tangents(op, inputs, params, out, residuals, level)
     return out

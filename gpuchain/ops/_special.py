@@ -26,5 +26,5 @@ def erf(xp: Any, x: Any) -> Any:
             vectorized = np.frompyfunc(math.erf, 1, 1)
 
             def _np_erf(a: np.ndarray) -> np.ndarray:
-                return vectorized(a).astype(a.dtype)
+                return np.asarray(vectorized(a), dtype=a.dtype)
     return _np_erf(x)
