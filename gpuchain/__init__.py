@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpuchain import functional
 from gpuchain import ops as _ops
 from gpuchain.backend import (
     get_array_module,
@@ -24,7 +25,6 @@ from gpuchain.errors import (
     OutOfMemoryError,
     ShapeError,
 )
-from gpuchain import functional
 from gpuchain.ops import (
     abs,
     broadcast_to,
@@ -88,3 +88,8 @@ from gpuchain.testing import gradcheck  # noqa: E402
 __all__ += ["functional", "grad", "gradcheck", "hessian", "hvp", "jacfwd", "jacobian", "jvp",
             "value_and_grad", "vjp"]
 del _ops
+
+from gpuchain import nn, optim  # noqa: E402
+from gpuchain.serialization import load, save  # noqa: E402
+
+__all__ += ["load", "nn", "optim", "save"]

@@ -4,6 +4,8 @@ second order, and reverse == forward Jacobians. test_ops imports NN_ROWS."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from op_table import Row, sample_inputs
@@ -17,7 +19,7 @@ LABELS = np.array([2, 0, 1, 2])
 
 
 def _act_ref(name, z):
-    from scipy.special import erf
+    erf = np.vectorize(math.erf)
 
     return {
         "identity": lambda z: z,

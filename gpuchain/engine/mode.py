@@ -1,4 +1,4 @@
-"""Thread-local switches read on every op call: grad recording, forward-mode level, anomaly checks."""
+"""Thread-local switches read on every op call: grad recording, forward level, anomaly checks."""
 
 from __future__ import annotations
 
