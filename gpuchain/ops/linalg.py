@@ -16,6 +16,10 @@ def _swap(x):
 # of a lower-rank operand's tangent with the output, as it does for broadcasting.
 @defop("matmul", elementwise=True)
 def matmul(xp, a, b):
+    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+        # A stack of matrices times one matrix is one GEMM over the stacked rows (NumPy
+        # would loop one GEMM per matrix): the shape batched cotangents and tangents take.
+        return xp.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[1:])
     return xp.matmul(a, b)
 
 
