@@ -156,7 +156,8 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
                 if parent is None:
                     continue
                 if gi is not None:
-                    gi = fit_to_shape(gi, shape, batch_shape)
+                    if gi.shape != shape or batch_shape:
+                        gi = fit_to_shape(gi, shape, batch_shape)
                     if gi.dtype != dtype:
                         gi = gi.astype(dtype)
                     if anomaly:

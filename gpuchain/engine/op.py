@@ -165,7 +165,10 @@ def _describe(arrays: list[Any]) -> str:
                      for a in arrays)
 
 
-def _array_module(op: Op, arrays: list[Any]) -> Any:
+_new_tensor = object.__new__
+
+
+def _array_module(op: Op, arrays: tuple[Any, ...]) -> Any:
     first = type(arrays[0])
     for a in arrays[1:]:
         if type(a) is not first:
@@ -207,19 +210,25 @@ def _align_tangent(tangent: Tensor | None, in_ndim: int, out_ndim: int, batch_nd
 
 def _record(op: Op, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...], params: dict,
             out: Tensor, residuals: Any, site: str | None) -> None:
-    edges = tuple((t._node if t._node is not None else t) if t.requires_grad else None
-                  for t in inputs)
     node = Node()
     node.op = op
     node.params = params
-    node.edges = edges
+    if len(inputs) == 1:
+        x = inputs[0]
+        node.edges = (x._node if x._node is not None else x,)
+        a = arrays[0]
+        node.in_shapes = (a.shape,)
+        node.in_dtypes = (a.dtype,)
+    else:
+        node.edges = tuple([(t._node if t._node is not None else t) if t.requires_grad
+                            else None for t in inputs])
+        node.in_shapes = tuple([a.shape for a in arrays])
+        node.in_dtypes = tuple([a.dtype for a in arrays])
     save = op.save
     node.inputs = inputs if save == "inputs" or save == "both" else None
     node._out_data = out.data if save == "output" or save == "both" else None
     node._out_fw = None
     node.residuals = residuals
-    node.in_shapes = tuple(a.shape for a in arrays)
-    node.in_dtypes = tuple(a.dtype for a in arrays)
     node.freed = False
     node.created_at = site
     out._node = node
@@ -248,11 +257,15 @@ def _propagate_tangents(op: Op, inputs: tuple[Tensor, ...], params: dict, out: T
 
 def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
     """The hot path: unwrap, pick xp, run the forward, wrap, record, propagate tangents."""
-    arrays = tuple([t.data for t in inputs])
-    first = type(arrays[0])
-    if first is np.ndarray and all(type(a) is first for a in arrays):
-        xp = np
+    if len(inputs) == 1:
+        arrays = (inputs[0].data,)
+        xp = np if type(arrays[0]) is np.ndarray else _array_module(op, arrays)
+    elif len(inputs) == 2:
+        arrays = (inputs[0].data, inputs[1].data)
+        xp = np if type(arrays[0]) is np.ndarray and type(arrays[1]) is np.ndarray \
+            else _array_module(op, arrays)
     else:
+        arrays = tuple([t.data for t in inputs])
         xp = _array_module(op, arrays)
     forward = op.forward if xp is np or op.cuda_forward is None else op.cuda_forward
     try:
@@ -264,7 +277,10 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
         result, residuals = result
     if type(result) is not np.ndarray and not is_cupy_array(result):
         result = xp.asarray(result)  # NumPy reductions return scalars, not 0-d arrays
-    out = Tensor._from_op(result, None)
+    out = _new_tensor(Tensor)
+    out.data = result
+    out.grad = out._node = out._fw = None
+    out.requires_grad = False
 
     st = state
     grad_enabled, level, anomaly = st.grad_enabled, st.fw_level, st.anomaly
