@@ -225,7 +225,9 @@ def jacobian(f: Callable, x: Any = _MISSING, *, chunk_size: int | None = None,
     blocks = []
     for start, stop in _chunks(m, chunk_size):
         seed = _basis(m, out, start, stop).reshape((stop - start,) + (1,) * len(batch) + out_row)
-        seed = Tensor(array_module_of(out.data).broadcast_to(seed, (stop - start,) + out.shape))
+        xp = array_module_of(out.data)
+        # contiguous, so the first products against it run as single GEMMs
+        seed = Tensor(xp.ascontiguousarray(xp.broadcast_to(seed, (stop - start,) + out.shape)))
         (g,) = backward([out], [seed], batch_shape=(stop - start,), targets=[xf],
                         retain_graph=True, create_graph=create)
         blocks.append(g if g is not None else _zeros_like(xt, (stop - start,)))
