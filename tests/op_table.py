@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import nn_op_rows
 import numpy as np
 
 import gpuchain as gc
@@ -109,6 +110,9 @@ ROWS = [
     Row("to_device", lambda x: device_ops.to_device(x, device="cpu", source="cpu"),
         lambda x: x, SHAPES_1),
 ]
+
+
+ROWS += nn_op_rows._rows(Row)
 
 
 def sample(shape, domain, rng):

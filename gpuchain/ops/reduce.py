@@ -74,17 +74,27 @@ def _max_weights(ctx):
     return const_like(mask / count, x)
 
 
+def _weighted_vjp(ctx, g, weights):
+    """max and logsumexp are reductions whose derivative is a weighting of the inputs
+    (the tied maxima; the softmax): the cotangent is spread back by those weights."""
+    p = ctx.params
+    return (_expand_full(g, ctx.in_shapes[0], p["axis"], p["keepdims"]) * weights,)
+
+
+def _weighted_jvp(ctx, t, weights):
+    p = ctx.params
+    axes = _core_axes(p["axis"], ctx.inputs[0].ndim)
+    return (t[0] * weights).sum(axis=axes, keepdims=p["keepdims"])
+
+
 @max.vjp
 def _(ctx, g):
-    p = ctx.params
-    return (_expand_full(g, ctx.in_shapes[0], p["axis"], p["keepdims"]) * _max_weights(ctx),)
+    return _weighted_vjp(ctx, g, _max_weights(ctx))
 
 
 @max.jvp
 def _(ctx, t):
-    p = ctx.params
-    axes = _core_axes(p["axis"], ctx.inputs[0].ndim)
-    return (t[0] * _max_weights(ctx)).sum(axis=axes, keepdims=p["keepdims"])
+    return _weighted_jvp(ctx, t, _max_weights(ctx))
 
 
 @defop("logsumexp", save="both")
@@ -107,15 +117,12 @@ def _lse_softmax(ctx):
 
 @logsumexp.vjp
 def _(ctx, g):
-    p = ctx.params
-    return (_expand_full(g, ctx.in_shapes[0], p["axis"], p["keepdims"]) * _lse_softmax(ctx),)
+    return _weighted_vjp(ctx, g, _lse_softmax(ctx))
 
 
 @logsumexp.jvp
 def _(ctx, t):
-    p = ctx.params
-    axes = _core_axes(p["axis"], ctx.inputs[0].ndim)
-    return (t[0] * _lse_softmax(ctx)).sum(axis=axes, keepdims=p["keepdims"])
+    return _weighted_jvp(ctx, t, _lse_softmax(ctx))
 
 
 @defop("softmax", save="output")
