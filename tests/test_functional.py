@@ -137,3 +137,18 @@ def test_transforms_work_inside_no_grad():
 def test_grad_rejects_non_scalar_output():
     with pytest.raises(gc.ShapeError, match="scalar"):
         grad(lambda x: x * 2)(np.ones(3))
+
+
+def test_inner_transform_stops_at_its_arguments(monkeypatch):
+    # y comes from an outer graph; grad(f)(y) must neither walk nor free that graph.
+    tanh_op = gc.REGISTRY["tanh"]
+    calls = []
+    rule = tanh_op.vjp_rule
+    monkeypatch.setattr(tanh_op, "vjp_rule", lambda ctx, g: calls.append(1) or rule(ctx, g))
+    x = gc.tensor(np.array([0.5, 1.5]), requires_grad=True)
+    y = gc.tanh(x) * 3
+    g = grad(lambda a: gc.sum(a**2))(y)
+    assert calls == []  # the outer tanh was not differentiated by the inner pass
+    np.testing.assert_allclose(g.numpy(), 2 * y.numpy())
+    y.sum().backward()  # the outer graph is intact: its saved values were not freed
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (1 - np.tanh([0.5, 1.5]) ** 2))

@@ -54,8 +54,9 @@ def _seed(root: Tensor, grad: Any) -> Tensor:
     return g
 
 
-def _toposort(roots: list[Node]) -> dict[Node, int]:
-    """Number of consumers of each node reachable from the roots (iterative DFS)."""
+def _toposort(roots: list[Node], stop_at: dict[Node, int]) -> dict[Node, int]:
+    """Number of consumers of each node reachable from the roots (iterative DFS), not
+    looking past the nodes in ``stop_at``."""
     pending: dict[Node, int] = {}
     stack = list(roots)
     for r in roots:
@@ -63,6 +64,8 @@ def _toposort(roots: list[Node]) -> dict[Node, int]:
     seen = set(roots)
     while stack:
         node = stack.pop()
+        if node in stop_at:
+            continue
         for parent in node.edges:
             if type(parent) is Node:
                 pending[parent] = pending.get(parent, 0) + 1
@@ -126,14 +129,17 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
                     target_nodes[t._node] = i
         captured: list[Tensor | None] = [None] * (len(targets) if targets is not None else 0)
 
-        pending = _toposort(root_nodes)
+        # A target's cotangent is all that is asked for: the pass stops there, so a
+        # transform never walks (or frees) the graph that produced its arguments.
+        pending = _toposort(root_nodes, target_nodes)
         ready = [n for n in dict.fromkeys(root_nodes) if pending[n] == 0]
         anomaly = state.anomaly
         while ready:
             node = ready.pop()
             g = node_grads.pop(node, None)
-            if g is not None and node in target_nodes:
+            if node in target_nodes:
                 captured[target_nodes[node]] = g
+                continue
             if g is not None:
                 if node.freed:
                     raise _freed_error(node)
