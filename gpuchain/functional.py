@@ -70,7 +70,7 @@ def _split_aux(result: Any, has_aux: bool, fn: str) -> tuple[Tensor, Any]:
     return result, None
 
 
-def _call_with_fresh(f: Callable, args: tuple, nums: tuple[int, ...]
+def _call_with_fresh(args: tuple, nums: tuple[int, ...]
                      ) -> tuple[list[Any], list[Tensor]]:
     args = list(args)
     fresh = []
@@ -87,7 +87,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     @functools.wraps(f)
     def wrapped(*args: Any) -> tuple[Any, Any]:
         nums = _argnums_tuple(argnums, len(args), "grad")
-        call_args, fresh = _call_with_fresh(f, args, nums)
+        call_args, fresh = _call_with_fresh(args, nums)
         with enable_grad():  # a transform records its own graph even inside no_grad
             out, aux = _split_aux(f(*call_args), has_aux, "grad")
         if not isinstance(out, Tensor) or out.size != 1:
@@ -123,7 +123,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
 def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` returns one cotangent per primal
     and may be called any number of times."""
-    call_args, fresh = _call_with_fresh(f, primals, tuple(range(len(primals))))
+    call_args, fresh = _call_with_fresh(primals, tuple(range(len(primals))))
     with enable_grad():
         out, aux = _split_aux(f(*call_args), has_aux, "vjp")
     create = _needs_graph(fresh)

@@ -16,6 +16,7 @@ import numpy as np
 from gpuchain.engine.mode import no_grad
 from gpuchain.engine.tensor import Tensor
 from gpuchain.functional import jvp, vjp
+from gpuchain.ops import concatenate, reshape
 
 
 class GradcheckError(AssertionError):
@@ -25,8 +26,6 @@ class GradcheckError(AssertionError):
 def _flat_output(f: Callable, args: Sequence[Tensor]) -> Tensor:
     out = f(*args)
     if isinstance(out, (tuple, list)):
-        from gpuchain.ops import concatenate, reshape
-
         out = concatenate([reshape(o, (-1,)) for o in out])
     return out
 
@@ -85,8 +84,6 @@ def gradcheck(f: Callable, inputs: Sequence[Any], eps: float = 1e-6, atol: float
 
         def gradient_map(*args: Tensor) -> Tensor:
             _, pull = vjp(f, *args)
-            from gpuchain.ops import concatenate, reshape
-
             return concatenate([reshape(g, (-1,)) for g in pull(u)])
 
         _check_first_order(gradient_map, xs, eps, atol, rtol, modes, rng, "second order, ")

@@ -17,8 +17,6 @@ import numpy as np
 
 from gpuchain.errors import BackendUnavailableError, DeviceMismatchError
 
-BACKEND_NAMES = ("numpy", "cupy")
-
 
 @dataclass(frozen=True)
 class Backend:

@@ -277,6 +277,7 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
         result, residuals = result
     if type(result) is not np.ndarray and not is_cupy_array(result):
         result = xp.asarray(result)  # NumPy reductions return scalars, not 0-d arrays
+    # Tensor._from_op(result, None), inlined: this line runs once per op call
     out = _new_tensor(Tensor)
     out.data = result
     out.grad = out._node = out._fw = None

@@ -149,14 +149,6 @@ class Tensor:
         return id(self)
 
 
-def _infer_dtype(data: Any, dtype: Any) -> Any:
-    if dtype is not None:
-        return np.dtype(dtype)
-    if isinstance(data, (bool, np.bool_)):
-        return np.dtype(bool)
-    return None
-
-
 def as_array(data: Any, dtype: Any = None, xp: Any = None) -> Any:
     """Data -> array of the current backend, keeping array dtypes and turning Python
     scalars and lists into the default float dtype."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gpuchain.backend import array_module_of
 from gpuchain.engine.op import defop
 from gpuchain.ops._rules import const_like, lin
 from gpuchain.ops._special import erf as _erf
@@ -235,13 +236,7 @@ def _(ctx, t):
 
 
 def _sign(x):
-    return const_like(_xp(x).sign(x.data), x)
-
-
-def _xp(x):
-    from gpuchain.backend import array_module_of
-
-    return array_module_of(x.data)
+    return const_like(array_module_of(x.data).sign(x.data), x)
 
 
 # --- activations ---------------------------------------------------------------------
@@ -313,7 +308,7 @@ def leaky_relu(xp, x, slope=0.01):
 
 def _leaky_slope(x, slope):
     # the derivative at 0 is the negative-side slope, as for relu
-    return const_like(_xp(x).where(x.data > 0, 1.0, slope), x)
+    return const_like(array_module_of(x.data).where(x.data > 0, 1.0, slope), x)
 
 
 @leaky_relu.vjp
@@ -427,7 +422,7 @@ def _(ctx, t):
 
 def _tie_split(a, b, greater):
     """Weights of a and b in maximum/minimum: 1 for the winner, ½ each on a tie."""
-    xp = _xp(a)
+    xp = array_module_of(a.data)
     ad, bd = xp.broadcast_arrays(a.data, b.data)
     win = (ad > bd) if greater else (ad < bd)
     wa = xp.where(win, 1.0, xp.where(ad == bd, 0.5, 0.0))
@@ -498,7 +493,7 @@ def clip(xp, x, lo=None, hi=None):
 
 def _clip_mask(x, lo, hi):
     # The gradient passes where lo <= x <= hi (boundaries included), as in PyTorch.
-    inside = _xp(x).ones(x.shape, dtype=bool)
+    inside = array_module_of(x.data).ones(x.shape, dtype=bool)
     if lo is not None:
         inside &= x.data >= lo
     if hi is not None:

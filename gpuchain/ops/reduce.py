@@ -13,9 +13,7 @@ from gpuchain.ops.elementwise import exp
 
 def _expand(g, axes, keepdims):
     """Re-insert reduced axes (negative positions) so ``g`` broadcasts against the input."""
-    if keepdims or axes is None and g.ndim == 0:
-        return g
-    if axes is None:
+    if keepdims or axes is None:
         return g
     shape = list(g.shape)
     for a in sorted(axes, reverse=True):

@@ -110,8 +110,7 @@ def _core_ndim(in_shape: tuple[int, ...], index: tuple) -> int:
 
 
 def _host_index(index: tuple) -> tuple:
-    return tuple(i.get() if hasattr(i, "get") and not isinstance(i, (slice,)) else i
-                 for i in index)
+    return tuple(i.get() if hasattr(i, "get") else i for i in index)  # CuPy index arrays
 
 
 @defop("scatter_add", save="none")
