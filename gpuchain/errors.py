@@ -40,3 +40,27 @@ class OutOfMemoryError(GpuchainError, MemoryError):
 
 class AnomalyError(GpuchainError, FloatingPointError):
     """Raised inside gc.detect_anomaly() by the first op producing NaN or Inf."""
+
+
+class NonFiniteGradError(GpuchainError, FloatingPointError):
+    """A gradient holds NaN or Inf; the optimizer step was refused and nothing changed."""
+
+
+class OptimizerStateError(GpuchainError, ValueError):
+    """An optimizer state dict does not fit this optimizer; nothing was loaded."""
+
+
+class StateDictError(GpuchainError, ValueError):
+    """load_state_dict found missing, unexpected or mis-shaped entries (all are listed)."""
+
+
+class SerializationError(GpuchainError, ValueError):
+    """An object cannot be saved, or a file is not a readable gpuchain archive."""
+
+
+class GradcheckError(GpuchainError, AssertionError):
+    """A derivative disagreed with finite differences; the message names the worst case."""
+
+
+class MissingRuleError(GpuchainError, NotImplementedError):
+    """A gradient or tangent must flow through a primitive that defines no rule for it."""

@@ -19,15 +19,12 @@ import numpy as np
 
 from gpuchain.backend import move_array
 from gpuchain.engine.tensor import Tensor
-from gpuchain.errors import GpuchainError
+from gpuchain.errors import SerializationError
 
 FORMAT = "gpuchain-npz"
 VERSION = 1
 _MANIFEST = "__manifest__"
 
-
-class SerializationError(GpuchainError, ValueError):
-    """An object cannot be saved, or a file is not a readable gpuchain archive."""
 
 
 def save(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -15,12 +15,9 @@ import numpy as np
 
 from gpuchain.engine.mode import no_grad
 from gpuchain.engine.tensor import Tensor
+from gpuchain.errors import GradcheckError
 from gpuchain.functional import jvp, vjp
 from gpuchain.ops import concatenate, reshape
-
-
-class GradcheckError(AssertionError):
-    """A derivative disagreed with finite differences; the message names the worst case."""
 
 
 def _flat_output(f: Callable, args: Sequence[Tensor]) -> Tensor:

@@ -9,13 +9,9 @@ import numpy as np
 
 from gpuchain.backend import array_module_of, move_array
 from gpuchain.engine.tensor import Tensor
-from gpuchain.errors import GpuchainError
+from gpuchain.errors import StateDictError
 from gpuchain.nn.buffer import FlatBuffer, flatten
 from gpuchain.nn.parameter import Parameter
-
-
-class StateDictError(GpuchainError, ValueError):
-    """load_state_dict found missing, unexpected or mis-shaped entries (all are listed)."""
 
 
 class Module:

@@ -14,7 +14,7 @@ import numpy as np
 
 from gpuchain.backend import array_module_of, move_array
 from gpuchain.engine.tensor import Tensor
-from gpuchain.errors import GpuchainError
+from gpuchain.errors import NonFiniteGradError, OptimizerStateError
 from gpuchain.nn.buffer import FlatBuffer, flatten
 from gpuchain.nn.module import Module
 from gpuchain.nn.parameter import Parameter
@@ -23,12 +23,6 @@ from gpuchain.nn.parameter import Parameter
 CHUNK = 1 << 16
 
 
-class NonFiniteGradError(GpuchainError, FloatingPointError):
-    """A gradient holds NaN or Inf; the step was refused and nothing changed."""
-
-
-class OptimizerStateError(GpuchainError, ValueError):
-    """An optimizer state dict does not fit this optimizer; nothing was loaded."""
 
 
 def _buffers_for(params: Iterable[Any]) -> list[FlatBuffer]:
