@@ -60,7 +60,8 @@ def run_demo(backend: str | None = None, steps: int = 1000, width: int = 64, dep
     """Train MLP(2 -> width x depth -> 3) with Adam on the spirals, full batch.
 
     Prints a live progress line (on a terminal) and a summary; returns loss, accuracy,
-    steps_per_second, seconds, backend and device."""
+    steps_per_second, seconds, backend and device, plus the trained ``model``, the data
+    (``points``, ``labels``) and every step's training loss (``losses``)."""
     out = sys.stdout if out is None else out
     previous = get_backend().name
     if backend is not None:
@@ -89,6 +90,7 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
     report_every = max(1, steps // (50 if tty else 5))
     start = time.perf_counter()
     loss = math.nan
+    losses: list[Any] = []  # each step's loss as a 0-d array: no device sync inside the loop
     for step in range(1, steps + 1):
         # A cosine decay of the learning rate settles the boundary in the last steps.
         opt.hyper["lr"] = lr * (0.55 + 0.45 * math.cos(math.pi * step / steps))
@@ -96,6 +98,7 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
         logits = model(x)
         loss_t = cross_entropy(logits, y)
         loss_t.backward()
+        losses.append(loss_t.data)
         opt.step()
         if step % report_every == 0 or step == steps:
             loss = float(loss_t.item())
@@ -110,7 +113,10 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
     loss = float(cross_entropy(logits, y).item())
     acc = _accuracy(logits.data, y.data)
     result = {"loss": loss, "accuracy": acc, "steps_per_second": steps / seconds,
-              "seconds": seconds, "backend": be.name, "device": device, "steps": steps}
+              "seconds": seconds, "backend": be.name, "device": device, "steps": steps,
+              # for gpuchain.plotting.plot_demo (``gpuchain demo --plot``)
+              "model": model, "points": x_np, "labels": y_np,
+              "losses": [float(v) for v in losses]}
     out.write(("\n" if tty else "") + f"final loss {loss:.4f}  accuracy {acc:.2%}  "
               f"{result['steps_per_second']:.1f} steps/s  {seconds:.1f} s  "
               f"backend {be.name}  device {device}\n")
