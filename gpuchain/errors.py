@@ -64,3 +64,8 @@ class GradcheckError(GpuchainError, AssertionError):
 
 class MissingRuleError(GpuchainError, NotImplementedError):
     """A gradient or tangent must flow through a primitive that defines no rule for it."""
+
+
+class TreeStructureError(GpuchainError, TypeError):
+    """Pytrees (nested tuples, lists, dicts) whose structures should match but do not, or
+    a transform argument that is not the container it must be (e.g. jvp primals)."""
