@@ -69,3 +69,13 @@ class MissingRuleError(GpuchainError, NotImplementedError):
 class TreeStructureError(GpuchainError, TypeError):
     """Pytrees (nested tuples, lists, dicts) whose structures should match but do not, or
     a transform argument that is not the container it must be (e.g. jvp primals)."""
+
+
+class DistributedError(GpuchainError, RuntimeError):
+    """A gpuchain.distributed operation failed (backend unavailable, used before init,
+    a collective issued in a state that cannot succeed); the message names the rank."""
+
+
+class CollectiveMismatchError(DistributedError, ValueError):
+    """Ranks called a collective with different shapes, dtypes or ops; the message lists
+    every rank's arguments. Every rank raises it, so none is left waiting."""
