@@ -1,7 +1,13 @@
 """One flat array per dtype holding every parameter (each a view), and one for gradients.
 
 With parameters and gradients contiguous, an optimizer step is one vectorized update
-(one kernel launch on CUDA) and a future all-reduce is one call.
+(one kernel launch on CUDA), gradient clipping is one reduction and a future all-reduce
+is one call.
+
+A gradient a user holds never changes under them: the flat gradient is replaced by a
+fresh array at ``zero_grad`` whenever a backward wrote into it (PyTorch's
+``set_to_none`` semantics: the next backward writes new memory), instead of being
+reused in place. The allocator hands the freed block back, so this costs no copy.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ from gpuchain.nn.parameter import Parameter
 
 class FlatBuffer:
     """Parameters of one dtype and device, stored as views of ``data``; gradients as views
-    of ``grad`` at the same offsets."""
+    of ``grad`` at the same offsets.
+
+    Holds no module objects (the array module is read off ``data``), so it pickles and
+    deep-copies; a copy's parameters are views of the copy's arrays.
+    """
 
     def __init__(self, params: Sequence[Parameter], xp: Any = None) -> None:
         if not params:
@@ -29,27 +39,60 @@ class FlatBuffer:
         for p in params:
             if p.data.dtype != dtype:
                 raise DTypeError(f"FlatBuffer: mixed dtypes {dtype} and {p.data.dtype}")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("FlatBuffer: a parameter is listed twice")
         self.params = list(params)
-        self.xp = xp
         self.offsets: list[int] = []
         total = 0
         for p in self.params:
             self.offsets.append(total)
             total += p.data.size
-        self.data = xp.empty(total, dtype=dtype)
-        self.grad = xp.zeros(total, dtype=dtype)
-        for p, off in zip(self.params, self.offsets, strict=False):
-            n, shape = p.data.size, p.data.shape
-            view = self.data[off:off + n].reshape(shape)
+        data = xp.empty(total, dtype=dtype)
+        for p, off in zip(self.params, self.offsets, strict=True):
             src = p.data
             if array_module_of(src) is not xp:
                 src = xp.asarray(src) if xp is not np else src.get()
-            view[...] = src
-            p.data = view
-            p.grad = None
-            p.grad_view = self.grad[off:off + n].reshape(shape)
+            data[off:off + p.data.size].reshape(p.data.shape)[...] = src
+        self.data = data
+        self.grad = xp.zeros(total, dtype=dtype)
+        self._shapes = [tuple(p.data.shape) for p in self.params]
+        self._views: list[Any] = [None] * len(self.params)
+        for p in self.params:
             p._buffer = self
+            self.bind(p)
+            p.grad = None
             p.release_grad_slot()
+
+    # --- views ---------------------------------------------------------------------------
+    def bind(self, p: Parameter) -> None:
+        """Make ``p.data`` / ``p.grad_view`` views of this buffer at p's offset."""
+        i = self._index(p)
+        off, shape = self.offsets[i], self._shapes[i]
+        n = int(np.prod(shape, dtype=np.int64))
+        p.data = self.data[off:off + n].reshape(shape)
+        p.grad_view = self.grad[off:off + n].reshape(shape)
+        self._views[i] = p.data
+
+    def _index(self, p: Parameter) -> int:
+        for i, q in enumerate(self.params):
+            if q is p:
+                return i
+        raise ValueError(f"FlatBuffer: parameter {tuple(p.shape)} is not in this buffer")
+
+    def holds_view(self, p: Parameter) -> bool:
+        """True while ``p.data`` is still the view this buffer made for it."""
+        views = self._views
+        for i, q in enumerate(self.params):
+            if q is p:
+                return i < len(views) and p.data is views[i]
+        return False
+
+    def owns(self, p: Parameter) -> bool:
+        return p._buffer is self and self.holds_view(p)
+
+    @property
+    def xp(self) -> Any:
+        return array_module_of(self.data)
 
     @property
     def dtype(self) -> np.dtype:
@@ -59,25 +102,48 @@ class FlatBuffer:
     def size(self) -> int:
         return int(self.data.size)
 
-    def owns(self, p: Parameter) -> bool:
-        return p._buffer is self
+    # --- gradients -----------------------------------------------------------------------
+    def zero_grad(self, params: Iterable[Parameter] | None = None,
+                  set_to_none: bool = True) -> None:
+        """Drop ``.grad`` of ``params`` (default: all) and free their slots. If any of them
+        held a gradient written in its slot, the flat gradient becomes a fresh array first,
+        so a gradient the user kept is never overwritten by the next backward.
+        With ``set_to_none=False`` the gradients become zeros instead of None."""
+        chosen = self.params if params is None else [p for p in params if p._buffer is self]
+        if any(p.grad is not None and p.grad.data is p.grad_view for p in chosen) or (
+                not set_to_none):
+            self._fresh_grad()
+        for p in chosen:
+            if set_to_none:
+                p.grad = None
+                p.release_grad_slot()
+            else:
+                from gpuchain.engine.tensor import Tensor
 
-    def zero_grad(self) -> None:
-        """Drop every ``.grad`` and free the slots (the flat gradient is overwritten by the
-        next backward, so it need not be cleared)."""
-        for p in self.params:
-            p.grad = None
-            p.release_grad_slot()
+                p.grad_view[...] = 0
+                p.grad = Tensor(p.grad_view)
+                p._slot_free = False
+
+    def _fresh_grad(self) -> None:
+        xp = self.xp
+        self.grad = xp.empty(self.size, dtype=self.dtype)
+        for p, off, shape in zip(self.params, self.offsets, self._shapes, strict=True):
+            if p._buffer is self:
+                p.grad_view = self.grad[off:off + int(np.prod(shape, dtype=np.int64))].reshape(
+                    shape)
 
     def missing_grads(self, names: dict[int, str] | None = None) -> list[str]:
         return [_name(p, i, names) for i, p in enumerate(self.params) if p.grad is None]
 
-    def check_grads(self, names: dict[int, str] | None = None) -> None:
-        """Raise if a gradient is missing or mis-shaped (nothing is changed)."""
-        missing = self.missing_grads(names)
-        bad = [f"{_name(p, i, names)}: grad {tuple(p.grad.shape)} vs param {tuple(p.shape)}"
-               for i, p in enumerate(self.params)
-               if p.grad is not None and tuple(p.grad.shape) != tuple(p.shape)]
+    def check_grads(self, names: dict[int, str] | None = None,
+                    params: Sequence[Parameter] | None = None) -> None:
+        """Raise if a gradient of ``params`` (default: all) is missing or mis-shaped
+        (nothing is changed)."""
+        chosen = self.params if params is None else params
+        missing = [_name(p, self._index(p), names) for p in chosen if p.grad is None]
+        bad = [f"{_name(p, self._index(p), names)}: grad {tuple(p.grad.shape)} vs param "
+               f"{tuple(p.shape)}"
+               for p in chosen if p.grad is not None and tuple(p.grad.shape) != tuple(p.shape)]
         problems = []
         if missing:
             problems.append("no gradient for " + ", ".join(missing)
@@ -87,14 +153,33 @@ class FlatBuffer:
         if problems:
             raise ShapeError("optimizer step: " + ". ".join(problems))
 
-    def gather_grads(self) -> Any:
-        """Copy every ``.grad`` that is not already its slot into the flat gradient; return it.
-        Call ``check_grads`` first."""
-        for p in self.params:
+    def gather_grads(self, params: Sequence[Parameter] | None = None) -> Any:
+        """Copy every ``.grad`` (of ``params``, default all) that is not already its slot
+        into the flat gradient; return the flat gradient. Call ``check_grads`` first."""
+        for p in self.params if params is None else params:
             g = p.grad.data
             if g is not p.grad_view:
                 p.grad_view[...] = g
         return self.grad
+
+    # --- pickling ------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {"params": self.params, "offsets": self.offsets, "shapes": self._shapes,
+                "data": self.data, "grad": self.grad,
+                "bound": [self.holds_view(p) for p in self.params]}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.params = state["params"]
+        self.offsets = state["offsets"]
+        self._shapes = [tuple(s) for s in state["shapes"]]
+        self.data = state["data"]
+        self.grad = state["grad"]
+        self._views = [None] * len(self.params)
+        # A parameter restored before this buffer has no data yet; one restored after
+        # binds itself (Parameter.__setstate__).
+        for p, bound in zip(self.params, state["bound"], strict=True):
+            if bound:
+                self.bind(p)
 
 
 def _name(p: Parameter, i: int, names: dict[int, str] | None) -> str:

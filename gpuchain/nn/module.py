@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,8 @@ class Module:
     """Holds Parameters and sub-Modules assigned as attributes, in assignment order.
 
     A module's parameters live in one flat buffer per dtype (see ``flat_buffers``); each
-    parameter's ``.data`` is a view into it.
+    parameter's ``.data`` is a view into it. Modules pickle and deep-copy (a copy's
+    parameters are views of the copy's own flat buffer).
     """
 
     def __init__(self) -> None:
@@ -46,6 +47,7 @@ class Module:
 
     # --- parameters -----------------------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs, each parameter once (first name wins)."""
         seen: set[int] = set()
         for name, p in self._walk(prefix):
             if id(p) not in seen:
@@ -59,13 +61,54 @@ class Module:
             yield from m._walk(prefix + name + ".")
 
     def parameters(self) -> list[Parameter]:
+        """Every parameter of this module and its sub-modules, each once."""
         return [p for _, p in self.named_parameters()]
 
-    def modules(self) -> Iterator[Module]:
-        yield self
-        for m in self._modules.values():
-            yield from m.modules()
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """The number of scalar parameters (only those requiring grad if asked)."""
+        return int(sum(p.size for p in self.parameters()
+                       if p.requires_grad or not trainable_only))
 
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (False) or unfreeze (True) every parameter; optimizers skip frozen ones."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    # --- sub-modules ---------------------------------------------------------------------
+    def modules(self) -> Iterator[Module]:
+        """This module and every sub-module, depth first."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) pairs, this module first (name ``prefix``), each once."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            children = [((f"{name}.{k}" if name else k), c) for k, c in m._modules.items()]
+            stack.extend(reversed(children))
+
+    def children(self) -> Iterator[Module]:
+        """The direct sub-modules, in assignment order."""
+        yield from self._modules.values()
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every sub-module (children first) and then on this module."""
+        for m in self._modules.values():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # --- flat buffers --------------------------------------------------------------------
     def flat_buffers(self) -> list[FlatBuffer]:
         """The flat buffers (one per dtype) holding exactly this module's parameters,
         built on first use (re-homing the parameters' data, values kept)."""
@@ -78,13 +121,24 @@ class Module:
             object.__setattr__(self, "_buffers", current)
         return current
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (``set_to_none=False``: set it to zeros). A
+        gradient already handed out keeps its values."""
+        by_buffer: dict[int, tuple[FlatBuffer, list[Parameter]]] = {}
         for p in self.parameters():
-            p.grad = None
-            p.release_grad_slot()
+            if p.in_flat_buffer():
+                by_buffer.setdefault(id(p._buffer), (p._buffer, []))[1].append(p)
+            elif set_to_none:
+                p.grad = None
+                p.release_grad_slot()
+            else:
+                p.grad = Tensor(array_module_of(p.data).zeros_like(p.data))
+        for buf, ps in by_buffer.values():
+            buf.zero_grad(ps, set_to_none=set_to_none)
 
     def to(self, device: str) -> Module:
-        """Move every parameter to 'cpu' or 'cuda' (rebuilding the flat buffers there)."""
+        """Move every parameter to 'cpu' or 'cuda' (rebuilding the flat buffers there).
+        Optimizers over these parameters follow them at their next step."""
         params = self.parameters()
         for p in params:
             p.data = move_array(p.data, device)
@@ -99,7 +153,7 @@ class Module:
     # --- modes ---------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         for m in self.modules():
-            object.__setattr__(m, "training", mode)
+            object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
@@ -113,6 +167,10 @@ class Module:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Copy arrays into the parameters in place. Missing, unexpected and mis-shaped
         keys are all reported in one StateDictError, and then nothing is changed."""
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise StateDictError(f"{where}: expected a mapping of parameter names to arrays "
+                                 f"(from state_dict()), got {type(state).__name__}")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
         extra = [k for k in state if k not in own]
@@ -130,11 +188,10 @@ class Module:
             if missing:
                 parts.append("missing keys: " + ", ".join(missing))
             if extra:
-                parts.append("unexpected keys: " + ", ".join(extra))
+                parts.append("unexpected keys: " + ", ".join(map(str, extra)))
             if bad:
                 parts.append("mis-shaped: " + "; ".join(bad))
-            raise StateDictError(f"{type(self).__name__}.load_state_dict: "
-                                 + ". ".join(parts) + ". Nothing was loaded.")
+            raise StateDictError(f"{where}: " + ". ".join(parts) + ". Nothing was loaded.")
         converted = {}
         for k, p in own.items():
             value = _raw(state[k])

@@ -1,20 +1,34 @@
-"""Optimizer base: flat buffers, validation before any change, state dicts.
+"""Optimizer base: parameter groups over flat buffers, all-or-nothing steps, state dicts.
 
-A step is all-or-nothing: every gradient is checked (present, right shape, finite) and
-all workspace is allocated before the first parameter or state value is written; the
-update itself then only runs arithmetic into preallocated arrays.
+Parameters may be given as a module, an iterable of leaf Tensors that require grad (or
+``nn.Parameter``s, or modules), or PyTorch-style group dicts
+(``[{"params": ..., "lr": ...}, ...]``). Each group's parameters are split into
+*segments*: a run of parameters lying next to each other in a module's flat buffer is
+one segment (one vectorized update, one CUDA launch); a parameter outside any flat
+buffer is re-homed into a new flat buffer (``nn.Parameter``) or updated on its own (a
+plain Tensor). Segments are rebuilt, with the state carried over per parameter, when
+parameters move (``model.to``), are re-flattened by another module or optimizer, or are
+frozen/unfrozen, so an optimizer never silently stops updating.
+
+Hyperparameters live in ``param_groups[i]`` and are read at every step (schedulers write
+``lr`` there). A step is all-or-nothing: gradients are checked (present, right shape,
+finite) and workspace allocated before any parameter or state value is written.
+
+The update of each optimizer is written once against ``xp`` (NumPy or CuPy); a fused
+CUDA kernel is used where one exists. Float16 parameters keep float32 state and a
+float32 master copy of the weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
 
 from gpuchain.backend import array_module_of, move_array
 from gpuchain.engine.tensor import Tensor
-from gpuchain.errors import NonFiniteGradError, OptimizerStateError
+from gpuchain.errors import DTypeError, NonFiniteGradError, OptimizerStateError, ShapeError
 from gpuchain.nn.buffer import FlatBuffer, flatten
 from gpuchain.nn.module import Module
 from gpuchain.nn.parameter import Parameter
@@ -22,168 +36,554 @@ from gpuchain.nn.parameter import Parameter
 # Elements per chunk of the NumPy update: the chunk's temporaries stay in cache.
 CHUNK = 1 << 16
 
+ParamsLike = Module | Iterable[Any]
 
 
+class Segment:
+    """A contiguous run of parameters updated as one 1-D array.
 
-def _buffers_for(params: Iterable[Any]) -> list[FlatBuffer]:
-    params = list(params)
-    for i, p in enumerate(params):
-        if not isinstance(p, Parameter):
-            raise TypeError(f"optimizer: item {i} is a {type(p).__name__}, not a "
-                            "gpuchain.nn.Parameter (wrap arrays with nn.Parameter(array))")
-    if not params:
-        raise ValueError("optimizer: got an empty parameter list")
-    # Reuse the flat buffers the parameters already live in when they are covered exactly.
-    owners = {id(p._buffer): p._buffer for p in params if p._buffer is not None}
-    ids = {id(p) for p in params}
-    if len(ids) == len(params) and all(p._buffer is not None for p in params) and \
-            sum(len(b.params) for b in owners.values()) == len(params) and \
-            all(id(q) in ids for b in owners.values() for q in b.params):
-        return list(owners.values())
-    return flatten(params)
+    ``buffer`` is the FlatBuffer holding them (``lo:hi`` the run's range), or None for a
+    single plain Tensor updated on its own.
+    """
+
+    __slots__ = ("group", "params", "buffer", "lo", "hi", "offsets")
+
+    def __init__(self, group: int, params: list[Tensor], buffer: FlatBuffer | None,
+                 lo: int, hi: int) -> None:
+        self.group = group
+        self.params = params
+        self.buffer = buffer
+        self.lo, self.hi = lo, hi
+        self.offsets: list[int] = []
+        off = 0
+        for p in params:
+            self.offsets.append(off)
+            off += p.size
+
+    @property
+    def size(self) -> int:
+        return self.hi - self.lo
+
+    def data(self) -> Any:
+        if self.buffer is not None:
+            return self.buffer.data[self.lo:self.hi]
+        return self.params[0].data.reshape(-1)
+
+    def grad(self) -> Any:
+        if self.buffer is not None:
+            self.buffer.gather_grads(self.params)
+            return self.buffer.grad[self.lo:self.hi]
+        return self.params[0].grad.data.reshape(-1)
+
+
+class _GroupView(MutableMapping):
+    """``opt.hyper``: the hyperparameters of the only param group, read and written live."""
+
+    def __init__(self, group: dict[str, Any]) -> None:
+        self._group = group
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "params":
+            raise KeyError(key)
+        return self._group[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self._group or key == "params":
+            raise KeyError(f"optimizer: unknown hyperparameter {key!r}; known: "
+                           f"{sorted(k for k in self._group if k != 'params')}")
+        self._group[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("optimizer: hyperparameters cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self._group if k != "params")
+
+    def __len__(self) -> int:
+        return len(self._group) - 1
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _expand(item: Any, where: str) -> tuple[list[Tensor], dict[int, str]]:
+    """Tensors (and their names, for modules) from a module, a tensor or an iterable."""
+    if isinstance(item, Module):
+        named = list(item.named_parameters())
+        return [p for _, p in named], {id(p): n for n, p in named}
+    if isinstance(item, Tensor):
+        return [item], {}
+    if isinstance(item, (str, bytes, Mapping)) or not isinstance(item, Iterable):
+        raise TypeError(f"{where}: expected Tensors that require grad, nn.Parameters or "
+                        f"modules, got {type(item).__name__}")
+    out: list[Tensor] = []
+    names: dict[int, str] = {}
+    for i, x in enumerate(item):
+        if isinstance(x, Module):
+            ps, ns = _expand(x, where)
+            out += ps
+            names.update(ns)
+        elif isinstance(x, Tensor):
+            out.append(x)
+        else:
+            hint = " (wrap arrays with nn.Parameter(array))" if hasattr(x, "shape") else ""
+            raise TypeError(f"{where}: item {i} is a {type(x).__name__}, not a "
+                            f"gpuchain.nn.Parameter, a Tensor that requires grad or a "
+                            f"module{hint}")
+    return out, names
+
+
+def _check_param(p: Tensor, where: str) -> None:
+    if not p.is_leaf:
+        raise ValueError(f"{where}: a {tuple(p.shape)} tensor is the result of an op, not a "
+                         "leaf; optimize the leaves it was computed from")
+    if p.dtype.kind != "f":
+        raise DTypeError(f"{where}: parameters must be floating, got {p.dtype} "
+                         f"{tuple(p.shape)}")
 
 
 class Optimizer:
-    """Base class: subclasses define ``_new_state(buf)`` and ``_update(...)``."""
-
-    hyper_names: tuple[str, ...] = ()
-
-    def __init__(self, params: Module | Iterable[Parameter], check_finite: bool = True,
-                 **hyper: Any) -> None:
-        if isinstance(params, Module):
-            self.buffers = params.flat_buffers()
-            self._names = {id(p): n for n, p in params.named_parameters()}
-        else:
-            self.buffers = _buffers_for(params)
-            self._names = {}
-        self.check_finite = check_finite
-        self.hyper = hyper
-        self.step_count = 0
-        self.state: list[dict[str, Any]] = [{} for _ in self.buffers]
-        self._work: list[Any] = [None] * len(self.buffers)
-
-    @property
-    def params(self) -> list[Parameter]:
-        return [p for b in self.buffers for p in b.params]
-
-    def zero_grad(self) -> None:
-        for b in self.buffers:
-            b.zero_grad()
-
-    # --- step ----------------------------------------------------------------------------
-    def step(self) -> None:
-        for buf in self.buffers:
-            buf.check_grads(self._names)
-        grads = [buf.gather_grads() for buf in self.buffers]
-        if self.check_finite:
-            for buf, g in zip(self.buffers, grads, strict=False):
-                _check_finite(buf, g, self._names)
-        states = [st if st else self._new_state(buf)
-                  for st, buf in zip(self.state, self.buffers, strict=True)]
-        for i, buf in enumerate(self.buffers):
-            if buf.xp is np and self._work[i] is None:
-                self._work[i] = np.empty((self._n_work, min(CHUNK, buf.size)), dtype=buf.dtype)
-        step = self.step_count + 1
-        for buf, g, st, work in zip(self.buffers, grads, states, self._work, strict=True):
-            if buf.xp is np:
-                # Cache-sized chunks. (Threads over chunks win in isolation but lose right
-                # after a backward pass, while OpenBLAS's workers still spin on the cores.)
-                for lo in range(0, buf.size, CHUNK):
-                    hi = min(lo + CHUNK, buf.size)
-                    chunk = {k: v[lo:hi] for k, v in st.items()}
-                    self._update_np(buf.data[lo:hi], g[lo:hi], chunk, work[:, :hi - lo], step)
-            else:
-                self._update_cuda(buf.data, g, st, step)
-        self.state = states
-        self.step_count = step
+    """Base class. Subclasses set ``defaults`` handling via ``__init__``, and define
+    ``validate`` (hyperparameter checks), ``state_names(group)``, ``init_state`` and
+    ``update`` (xp-generic), optionally ``fused`` (a CUDA kernel)."""
 
     _n_work = 2
 
-    def _new_state(self, buf: FlatBuffer) -> dict[str, Any]:
-        return {}
+    def __init__(self, params: ParamsLike, defaults: dict[str, Any],
+                 check_finite: bool = True) -> None:
+        name = type(self).__name__
+        self.validate(defaults, name)
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self._names: dict[int, str] = {}
+        groups = self._split_groups(params, name)
+        seen: dict[int, int] = {}
+        for gi, group in enumerate(groups):
+            group = dict(group)
+            ps, names = _expand(group.pop("params"), f"{name} param group {gi}")
+            self._names.update({k: v for k, v in names.items() if k not in self._names})
+            for p in ps:
+                _check_param(p, name)
+                if id(p) in seen:
+                    where = "twice in one group" if seen[id(p)] == gi else \
+                        f"in groups {seen[id(p)]} and {gi}"
+                    raise ValueError(f"{name}: parameter {self._label(p)} is listed "
+                                     f"{where}; each parameter may appear once")
+                seen[id(p)] = gi
+            unknown = sorted(set(group) - set(defaults))
+            if unknown:
+                raise ValueError(f"{name} param group {gi}: unknown options {unknown}; "
+                                 f"known: {sorted(defaults)}")
+            full = {**self.defaults, **group}
+            self.validate(full, f"{name} param group {gi}")
+            full["params"] = ps
+            self.param_groups.append(full)
+        if not seen:
+            raise ValueError(f"{name}: got no parameters to optimize")
+        self.check_finite = bool(check_finite)
+        self.step_count = 0
+        self._segments: list[Segment] = []
+        self._layout: tuple[Any, ...] | None = None
+        self.state: list[dict[str, Any]] = []
+        self._work: list[Any] = []
+        self._build_segments()
 
-    def _update_np(self, p: Any, g: Any, st: dict[str, Any], work: Any, step: int) -> None:
+    @staticmethod
+    def _split_groups(params: ParamsLike, name: str) -> list[dict[str, Any]]:
+        if isinstance(params, (Module, Tensor)):
+            return [{"params": params}]
+        if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, Iterable):
+            raise TypeError(f"{name}: params must be a module, an iterable of tensors or of "
+                            f"param-group dicts, got {type(params).__name__}")
+        items = list(params)
+        if items and all(isinstance(x, Mapping) for x in items):
+            for i, g in enumerate(items):
+                if "params" not in g:
+                    raise ValueError(f"{name}: param group {i} has no 'params' entry")
+            return [dict(g) for g in items]
+        if any(isinstance(x, Mapping) for x in items):
+            raise TypeError(f"{name}: mix of param-group dicts and tensors; give either "
+                            "tensors (one group) or dicts (one per group)")
+        return [{"params": items}]
+
+    # --- subclass hooks ----------------------------------------------------------------------
+    @classmethod
+    def validate(cls, hyper: Mapping[str, Any], where: str) -> None:
+        """Raise ValueError if a hyperparameter is out of range."""
+
+    def state_names(self, group: Mapping[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def init_state(self, name: str, xp: Any, size: int, dtype: Any,
+                   group: Mapping[str, Any]) -> Any:
+        return xp.zeros(size, dtype=dtype)
+
+    def update(self, xp: Any, p: Any, g: Any, st: dict[str, Any], work: Any, step: int,
+               h: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
-    def _update_cuda(self, p: Any, g: Any, st: dict[str, Any], step: int) -> None:
-        raise NotImplementedError
+    def fused(self, p: Any, g: Any, st: dict[str, Any], step: int,
+              h: Mapping[str, Any]) -> bool:
+        """Run a fused CUDA kernel for CuPy arrays; return False when there is none."""
+        return False
+
+    # --- hyperparameter access ---------------------------------------------------------
+    @property
+    def hyper(self) -> _GroupView:
+        """The hyperparameters of the only param group (live: writes take effect)."""
+        if len(self.param_groups) != 1:
+            raise AttributeError(f"{type(self).__name__}.hyper: there are "
+                                 f"{len(self.param_groups)} param groups; use "
+                                 "param_groups[i] instead")
+        return _GroupView(self.param_groups[0])
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of every group (raises if the groups differ); setting it sets
+        it in every group."""
+        lrs = {g["lr"] for g in self.param_groups}
+        if len(lrs) != 1:
+            raise AttributeError(f"{type(self).__name__}.lr: the param groups have different "
+                                 f"learning rates {[g['lr'] for g in self.param_groups]}; "
+                                 "read param_groups[i]['lr']")
+        return lrs.pop()
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        for i, g in enumerate(self.param_groups):
+            self.validate({**g, "lr": value}, f"{type(self).__name__}.lr (group {i})")
+        for g in self.param_groups:
+            g["lr"] = value
+
+    @property
+    def params(self) -> list[Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    @property
+    def buffers(self) -> list[FlatBuffer]:
+        """The flat buffers the parameters are updated in (distinct, in order)."""
+        self._refresh()
+        out: dict[int, FlatBuffer] = {}
+        for seg in self._segments:
+            if seg.buffer is not None:
+                out.setdefault(id(seg.buffer), seg.buffer)
+        return list(out.values())
+
+    def _label(self, p: Tensor) -> str:
+        return self._names.get(id(p), f"{p.dtype}{tuple(p.shape)}")
+
+    # --- segments ------------------------------------------------------------------------
+    def _layout_key(self) -> tuple[Any, ...]:
+        key = []
+        for g in self.param_groups:
+            for p in g["params"]:
+                buf = p._buffer if type(p) is Parameter and p.in_flat_buffer() else None
+                key.append((id(p), p.requires_grad, id(buf), id(p.data) if buf is None else 0))
+        return tuple(key)
+
+    def _refresh(self) -> None:
+        if self._layout_key() != self._layout:
+            self._build_segments()
+
+    def _build_segments(self) -> None:
+        old = self._segments
+        old_state = self.state
+        segments: list[Segment] = []
+        for gi, g in enumerate(self.param_groups):
+            active = [p for p in g["params"] if p.requires_grad]
+            loose = [p for p in active if type(p) is Parameter and not p.in_flat_buffer()]
+            if loose:
+                flatten(loose)
+            runs: dict[int, list[tuple[int, Parameter]]] = {}
+            for p in active:
+                if type(p) is Parameter and p.in_flat_buffer():
+                    buf = p._buffer
+                    runs.setdefault(id(buf), []).append((buf.offsets[buf._index(p)], p))
+                else:
+                    if not p.data.flags.c_contiguous:
+                        p.data = array_module_of(p.data).ascontiguousarray(p.data)
+                    segments.append(Segment(gi, [p], None, 0, p.size))
+            for entries in runs.values():
+                entries.sort(key=lambda e: e[0])
+                buf = entries[0][1]._buffer
+                start, run = entries[0][0], [entries[0][1]]
+                end = start + entries[0][1].size
+                for off, p in entries[1:]:
+                    if off != end:
+                        segments.append(Segment(gi, run, buf, start, end))
+                        start, run = off, []
+                    run.append(p)
+                    end = off + p.size
+                segments.append(Segment(gi, run, buf, start, end))
+        self._segments = segments
+        self._layout = self._layout_key()
+        self.state = _carry_state(old, old_state, segments)
+        self._work = [None] * len(segments)
+
+    # --- step ----------------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every gradient (``set_to_none=False``: zero it). Gradients already handed
+        out keep their values."""
+        by_buffer: dict[int, tuple[FlatBuffer, list[Parameter]]] = {}
+        for p in self.params:
+            if type(p) is Parameter and p.in_flat_buffer():
+                by_buffer.setdefault(id(p._buffer), (p._buffer, []))[1].append(p)
+            elif set_to_none:
+                p.grad = None
+                if type(p) is Parameter:
+                    p.release_grad_slot()
+            else:
+                p.grad = Tensor(array_module_of(p.data).zeros_like(p.data))
+        for buf, ps in by_buffer.values():
+            buf.zero_grad(ps, set_to_none=set_to_none)
+
+    def _check_grads(self) -> None:
+        missing, bad = [], []
+        for seg in self._segments:
+            for p in seg.params:
+                if p.grad is None:
+                    missing.append(self._label(p))
+                elif tuple(p.grad.shape) != tuple(p.shape):
+                    bad.append(f"{self._label(p)}: grad {tuple(p.grad.shape)} vs param "
+                               f"{tuple(p.shape)}")
+                elif array_module_of(p.grad.data) is not array_module_of(p.data):
+                    bad.append(f"{self._label(p)}: grad on {p.grad.device}, param on "
+                               f"{p.device}")
+        problems = []
+        if missing:
+            problems.append("no gradient for " + ", ".join(missing)
+                            + " (call loss.backward() before step())")
+        if bad:
+            problems.append("mis-shaped gradients: " + "; ".join(bad))
+        if problems:
+            raise ShapeError(f"{type(self).__name__}.step: " + ". ".join(problems))
+
+    def step(self) -> None:
+        """Apply one update to every parameter that requires grad."""
+        self._refresh()
+        self._check_grads()
+        grads = [seg.grad() for seg in self._segments]
+        if self.check_finite:
+            for seg, g in zip(self._segments, grads, strict=True):
+                _check_finite(seg, g, self._label)
+        states = [self._full_state(seg, st) for seg, st in zip(self._segments, self.state,
+                                                               strict=True)]
+        step = self.step_count + 1
+        for i, seg in enumerate(self._segments):
+            h = self.param_groups[seg.group]
+            self._apply(seg, grads[i], states[i], i, step, h)
+        self.state = states
+        self.step_count = step
+
+    def _full_state(self, seg: Segment, st: dict[str, Any]) -> dict[str, Any]:
+        """The segment's state with every entry its group needs now (created lazily)."""
+        h = self.param_groups[seg.group]
+        data = seg.data()
+        xp = array_module_of(data)
+        sdtype = np.float32 if data.dtype == np.float16 else data.dtype
+        out = dict(st)
+        for k in self.state_names(h):
+            if k not in out:
+                out[k] = self.init_state(k, xp, seg.size, sdtype, h)
+        if data.dtype == np.float16 and "master" not in out:
+            out["master"] = data.astype(np.float32)
+        return out
+
+    def _apply(self, seg: Segment, g: Any, st: dict[str, Any], i: int, step: int,
+               h: Mapping[str, Any]) -> None:
+        p = seg.data()
+        xp = array_module_of(p)
+        target, grad = p, g
+        if "master" in st:
+            master = st["master"]
+            # Resync the master copy where the fp16 weights were changed from outside.
+            xp.copyto(master, p, where=master.astype(p.dtype) != p)
+            target, grad = master, g.astype(np.float32)
+        inner = {k: v for k, v in st.items() if k != "master"}
+        if xp is np:
+            work = self._work[i]
+            if work is None or work.dtype != target.dtype:
+                work = self._work[i] = np.empty((self._n_work, min(CHUNK, max(seg.size, 1))),
+                                                dtype=target.dtype)
+            for lo in range(0, seg.size, CHUNK):
+                hi = min(lo + CHUNK, seg.size)
+                chunk = {k: v[lo:hi] for k, v in inner.items()}
+                self.update(np, target[lo:hi], grad[lo:hi], chunk, work[:, :hi - lo], step, h)
+        elif not self.fused(target, grad, inner, step, h):
+            work = xp.empty((self._n_work, seg.size), dtype=target.dtype)
+            self.update(xp, target, grad, inner, work, step, h)
+        if target is not p:
+            p[...] = target.astype(p.dtype)
 
     # --- state dicts ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """{"type", "hyper", "step", "buffers": {"0": {name: array}}} (arrays copied)."""
+        """{"type", "step", "param_groups": [hyperparameters and parameter indices],
+        "buffers": {"i": {name: array}} per segment} (arrays copied)."""
+        self._refresh()
+        index = {id(p): i for i, p in enumerate(self.params)}
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
         return {
             "type": type(self).__name__,
-            "hyper": dict(self.hyper),
             "step": self.step_count,
+            "param_groups": groups,
+            "segments": [[index[id(p)] for p in seg.params] for seg in self._segments],
             "buffers": {str(i): {k: v.copy() for k, v in st.items()}
                         for i, st in enumerate(self.state)},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state_dict; every problem is reported in one error and nothing changes."""
-        problems = []
+        """Restore a state_dict; every problem is reported in one OptimizerStateError and
+        nothing changes (hyperparameters are checked as the constructor checks them)."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise OptimizerStateError(f"{name}: expected a mapping from state_dict(), got "
+                                      f"{type(state).__name__}")
+        self._refresh()
+        problems: list[str] = []
         if state.get("type") != type(self).__name__:
             problems.append(f"state is for {state.get('type')!r}, this is "
                             f"{type(self).__name__!r}")
-        hyper = state.get("hyper", {})
-        if not isinstance(hyper, Mapping) or set(hyper) != set(self.hyper):
-            got = sorted(hyper) if isinstance(hyper, Mapping) else hyper
-            problems.append(f"hyperparameters {got} differ from {sorted(self.hyper)}")
+        new_groups = self._loaded_groups(state, problems)
         bufs = state.get("buffers", {})
-        if not isinstance(bufs, Mapping) or set(bufs) != {str(i) for i in range(len(self.buffers))}:
-            problems.append(f"expected {len(self.buffers)} parameter buffers, got "
+        if not isinstance(bufs, Mapping) or set(bufs) != {str(i) for i in
+                                                           range(len(self._segments))}:
+            problems.append(f"expected {len(self._segments)} parameter segments, got "
                             f"{sorted(bufs) if isinstance(bufs, Mapping) else bufs}")
             bufs = {}
         new_states = []
-        for i, buf in enumerate(self.buffers):
+        for i, seg in enumerate(self._segments):
             entry = bufs.get(str(i), {})
-            expected = set(self._new_state_names())
+            if not isinstance(entry, Mapping):
+                problems.append(f"buffer {i}: expected a mapping, got {type(entry).__name__}")
+                continue
+            group = {**self.param_groups[seg.group], **new_groups[seg.group]}
+            expected = set(self.state_names(group))
+            data = seg.data()
+            if data.dtype == np.float16:
+                expected.add("master")
             if entry and set(entry) != expected:
                 problems.append(f"buffer {i}: keys {sorted(entry)}, expected {sorted(expected)}")
                 continue
+            sdtype = np.dtype(np.float32) if data.dtype == np.float16 else data.dtype
+            xp = array_module_of(data)
             st = {}
             for k, v in entry.items():
                 v = v.data if isinstance(v, Tensor) else v
-                if tuple(getattr(v, "shape", ())) != (buf.size,) or \
+                if tuple(getattr(v, "shape", ())) != (seg.size,) or \
                         getattr(getattr(v, "dtype", None), "kind", None) != "f":
-                    problems.append(f"buffer {i} {k}: expected {buf.dtype}({buf.size},), got "
+                    problems.append(f"buffer {i} {k}: expected {sdtype}({seg.size},), got "
                                     f"{getattr(v, 'dtype', type(v).__name__)}"
                                     f"{tuple(getattr(v, 'shape', ()))}")
                     continue
-                device = "cpu" if buf.xp is np else "cuda"
-                st[k] = buf.xp.asarray(move_array(v, device), dtype=buf.dtype).copy()
+                device = "cpu" if xp is np else "cuda"
+                st[k] = xp.asarray(move_array(v, device), dtype=sdtype).copy()
             new_states.append(st)
         step = state.get("step", 0)
-        if not isinstance(step, (int, np.integer)) or step < 0:
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             problems.append(f"step must be a non-negative int, got {step!r}")
         if problems:
-            raise OptimizerStateError(f"{type(self).__name__}.load_state_dict: "
-                                      + "; ".join(problems) + ". Nothing was loaded.")
-        self.hyper = dict(hyper)
+            raise OptimizerStateError(f"{name}: " + "; ".join(problems)
+                                      + ". Nothing was loaded.")
+        for g, new in zip(self.param_groups, new_groups, strict=True):
+            g.update(new)
         self.state = new_states
         self.step_count = int(step)
 
-    def _new_state_names(self) -> tuple[str, ...]:
-        return ()
+    def _loaded_groups(self, state: Mapping[str, Any], problems: list[str]
+                       ) -> list[dict[str, Any]]:
+        groups = state.get("param_groups")
+        if groups is None and "hyper" in state:  # the one-group format of earlier versions
+            groups = [dict(state["hyper"])]
+        if not isinstance(groups, list) or len(groups) != len(self.param_groups):
+            n = len(groups) if isinstance(groups, list) else type(groups).__name__
+            problems.append(f"expected {len(self.param_groups)} param groups, got {n}")
+            return [{} for _ in self.param_groups]
+        out = []
+        for i, g in enumerate(groups):
+            if not isinstance(g, Mapping):
+                problems.append(f"param group {i}: expected a mapping, got {type(g).__name__}")
+                out.append({})
+                continue
+            hyper = {k: v for k, v in g.items() if k != "params"}
+            missing = sorted(set(self.defaults) - set(hyper))
+            if missing:
+                problems.append(f"param group {i}: hyperparameters {missing} are missing "
+                                f"(has {sorted(hyper)})")
+                out.append({})
+                continue
+            try:
+                self.validate(hyper, f"param group {i}")
+            except (ValueError, TypeError) as exc:
+                problems.append(str(exc))
+            out.append(hyper)
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_work"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._work = [None] * len(self._segments)
 
     def __repr__(self) -> str:
-        h = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
-        return f"{type(self).__name__}({h}; {sum(b.size for b in self.buffers)} parameters)"
+        n = sum(p.size for p in self.params)
+        parts = []
+        for i, g in enumerate(self.param_groups):
+            h = ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
+            parts.append(f"group {i}: {h}")
+        return f"{type(self).__name__}({'; '.join(parts)}; {n} parameters)"
 
 
-def _check_finite(buf: FlatBuffer, g: Any, names: dict[int, str]) -> None:
+def _carry_state(old: list[Segment], old_state: list[dict[str, Any]],
+                 segments: list[Segment]) -> list[dict[str, Any]]:
+    """State for new segments, each parameter's slice carried over from the old layout
+    (moved to the new device); parameters without old state get it lazily."""
+    per_param: dict[int, dict[str, Any]] = {}
+    for seg, st in zip(old, old_state, strict=False):
+        for p, off in zip(seg.params, seg.offsets, strict=True):
+            per_param[id(p)] = {k: v[off:off + p.size] for k, v in st.items()}
+    out = []
+    for seg in segments:
+        entries = [per_param.get(id(p)) for p in seg.params]
+        if not entries or any(e is None for e in entries):
+            out.append({})
+            continue
+        names = set(entries[0])
+        if any(set(e) != names for e in entries):
+            out.append({})
+            continue
+        xp = array_module_of(seg.data())
+        device = "cpu" if xp is np else "cuda"
+        out.append({k: xp.concatenate([xp.asarray(move_array(e[k], device)) for e in entries])
+                    for k in names})
+    return out
+
+
+def _check_finite(seg: Segment, g: Any, label: Any) -> None:
     xp = array_module_of(g)
     # One summation pass, no temporary: a NaN or Inf anywhere makes the sum non-finite.
     # A non-finite sum from overflow alone is rare; the exact test below then decides.
     if bool(xp.isfinite(g.sum())) or bool(xp.isfinite(g).all()):
         return
-    bad = [names.get(id(p), f"param[{i}] {tuple(p.shape)}") for i, p in enumerate(buf.params)
-           if not bool(xp.isfinite(p.grad_view).all())]
+    bad = [label(p) for p, off in zip(seg.params, seg.offsets, strict=True)
+           if not bool(xp.isfinite(g[off:off + p.size]).all())]
     raise NonFiniteGradError("optimizer step: NaN or Inf in the gradient of "
                              + ", ".join(bad) + "; parameters and state were left unchanged")
 
 
-def check_hyper(name: str, **values: float) -> None:
-    for k, v in values.items():
-        if not (isinstance(v, (int, float)) and v >= 0 and np.isfinite(v)):
-            raise ValueError(f"{name}: {k} must be a finite number >= 0, got {v!r}")
+def check_hyper(where: str, hyper: Mapping[str, Any], *names: str) -> None:
+    """Raise ValueError unless each named hyperparameter is a finite real number >= 0."""
+    for k in names:
+        v = hyper[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(v) or v < 0:
+            raise ValueError(f"{where}: {k} must be a finite number >= 0, got {v!r}")
+
+
+def check_unit(where: str, hyper: Mapping[str, Any], *names: str) -> None:
+    """Raise ValueError unless each named hyperparameter lies in [0, 1)."""
+    check_hyper(where, hyper, *names)
+    for k in names:
+        if not hyper[k] < 1.0:
+            raise ValueError(f"{where}: {k} must lie in [0, 1), got {hyper[k]!r}")

@@ -6,40 +6,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from gpuchain.nn.buffer import FlatBuffer
-from gpuchain.nn.module import Module
-from gpuchain.nn.parameter import Parameter
-from gpuchain.optim.optimizer import Optimizer, check_hyper
+from gpuchain.optim.optimizer import Optimizer, ParamsLike, check_hyper
 
 
 class SGD(Optimizer):
-    def __init__(self, params: Module | Iterable[Parameter], lr: float, momentum: float = 0.0,
+    """Stochastic gradient descent, as ``torch.optim.SGD`` with ``dampening=0``.
+
+    Parameters
+    ----------
+    params : module, iterable of Tensors/Parameters/modules, or param-group dicts
+    lr : float
+        Learning rate (per group: ``param_groups[i]["lr"]``, read at every step).
+    momentum, weight_decay : float
+        Momentum factor and L2 penalty (added to the gradient).
+    nesterov : bool
+        Nesterov momentum (needs ``momentum > 0``).
+    check_finite : bool
+        Refuse a step whose gradients hold NaN or Inf (NonFiniteGradError).
+    """
+
+    def __init__(self, params: ParamsLike, lr: float, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0,
                  check_finite: bool = True) -> None:
-        check_hyper("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
-        if nesterov and momentum <= 0:
-            raise ValueError(f"SGD: nesterov=True needs momentum > 0, got {momentum}")
-        super().__init__(params, check_finite, lr=lr, momentum=momentum,
-                         nesterov=bool(nesterov), weight_decay=weight_decay)
+        super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": bool(nesterov),
+                                  "weight_decay": weight_decay}, check_finite)
 
-    def _new_state_names(self) -> tuple[str, ...]:
-        return ("momentum_buffer",) if self.hyper["momentum"] else ()
+    @classmethod
+    def validate(cls, h: Mapping[str, Any], where: str) -> None:
+        check_hyper(where, h, "lr", "momentum", "weight_decay")
+        if h["nesterov"] and h["momentum"] <= 0:
+            raise ValueError(f"{where}: nesterov=True needs momentum > 0, got {h['momentum']}")
 
-    def _new_state(self, buf: FlatBuffer) -> dict[str, Any]:
+    def state_names(self, group: Mapping[str, Any]) -> tuple[str, ...]:
         # A zero buffer makes the first update buf = 0·μ + d = d, as PyTorch's copy does.
-        return {k: buf.xp.zeros(buf.size, dtype=buf.dtype) for k in self._new_state_names()}
+        return ("momentum_buffer",) if group["momentum"] else ()
 
-    def _update_np(self, p: Any, g: Any, st: dict[str, Any], work: Any, step: int) -> None:
-        h = self.hyper
+    def update(self, xp: Any, p: Any, g: Any, st: dict[str, Any], work: Any, step: int,
+               h: Mapping[str, Any]) -> None:
         lr, mu, wd = h["lr"], h["momentum"], h["weight_decay"]
         d = g
         if wd:
-            d = np.multiply(p, wd, out=work[0])
+            d = xp.multiply(p, wd, out=work[0])
             d += g
         u = d
         if mu:
@@ -47,16 +57,17 @@ class SGD(Optimizer):
             buf *= mu
             buf += d
             if h["nesterov"]:
-                u = np.multiply(buf, mu, out=work[1])
+                u = xp.multiply(buf, mu, out=work[1])
                 u += d
             else:
                 u = buf
-        t = np.multiply(u, lr, out=work[1])
+        t = xp.multiply(u, lr, out=work[1])
         p -= t
 
-    def _update_cuda(self, p: Any, g: Any, st: dict[str, Any], step: int) -> None:
+    def fused(self, p: Any, g: Any, st: dict[str, Any], step: int,
+              h: Mapping[str, Any]) -> bool:
         from gpuchain.cuda import kernels
 
-        h = self.hyper
         kernels.sgd_step(p, g, st.get("momentum_buffer"), lr=h["lr"], momentum=h["momentum"],
                          weight_decay=h["weight_decay"], nesterov=h["nesterov"])
+        return True
