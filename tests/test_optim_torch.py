@@ -1,0 +1,229 @@
+"""Every optimizer against PyTorch's, step by step over 20 steps in float64: plain tensors,
+modules, param groups with different lr and weight decay, state_dict round trips mid-run."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import gpuchain as gc
+from gpuchain import nn, optim
+from gpuchain.errors import OptimizerStateError
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+STEPS = 20
+
+CASES = [
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+    ("Adam", {"lr": 0.01}),
+    ("Adam", {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.05}),
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.9, "momentum": 0.5, "centered": True,
+                 "weight_decay": 0.01}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.02,
+                 "initial_accumulator_value": 0.1}),
+]
+
+
+def _loss_grads(arrays, t):
+    """A fixed nonlinear loss of the parameters: gradients as arrays (same for both)."""
+    return [np.cos(a * (1 + 0.1 * t)) + 0.3 * a for a in arrays]
+
+
+def _run_pair(name, hyper, groups_gc, groups_torch, flat, steps=STEPS, check_every=True):
+    opt = getattr(optim, name)(groups_gc, **hyper)
+    topt = getattr(torch.optim, name)(groups_torch, **hyper)
+    ts = [p for g in topt.param_groups for p in g["params"]]
+    for t in range(steps):
+        grads = _loss_grads([p.detach().numpy() for p in ts], t)
+        for p, g in zip(flat, grads):
+            p.grad = gc.tensor(g.copy())
+        for p, g in zip(ts, grads):
+            p.grad = torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+        if check_every:
+            for p, q in zip(flat, ts):
+                np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12,
+                                           atol=1e-14)
+    return opt, topt
+
+
+def _arrays(seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((2, 2))]
+
+
+@pytest.mark.parametrize(("name", "hyper"), CASES)
+def test_plain_tensors_match_pytorch(name, hyper):
+    arrays = _arrays()
+    ws = [gc.tensor(a.copy(), requires_grad=True) for a in arrays]
+    tw = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    _run_pair(name, hyper, ws, tw, ws)
+
+
+@pytest.mark.parametrize(("name", "hyper"), CASES)
+def test_param_groups_with_different_lr_and_weight_decay_match_pytorch(name, hyper):
+    model = nn.MLP([3, 4, 2], activation="tanh", seed=0, dtype=np.float64)
+    flat = model.parameters()
+    tw = [torch.tensor(p.numpy().copy(), requires_grad=True) for p in flat]
+    lr = hyper["lr"]
+    groups = [{"params": model[0].parameters(), "lr": lr * 0.5, "weight_decay": 0.03},
+              {"params": model[1].parameters()}]
+    tgroups = [{"params": tw[:2], "lr": lr * 0.5, "weight_decay": 0.03},
+               {"params": tw[2:]}]
+    opt, _ = _run_pair(name, hyper, groups, tgroups, flat)
+    # each group is one contiguous run of the model's flat buffer: one update per group
+    assert opt.buffers == model.flat_buffers() and len(opt._segments) == 2
+
+
+@pytest.mark.parametrize(("name", "hyper"), CASES)
+def test_state_dict_round_trip_mid_run_continues_like_pytorch(name, hyper, tmp_path):
+    arrays = _arrays(1)
+    ws = [gc.tensor(a.copy(), requires_grad=True) for a in arrays]
+    tw = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    opt, topt = _run_pair(name, hyper, ws, tw, ws, steps=7, check_every=False)
+    gc.save({"opt": opt.state_dict(), "w": [w.detach() for w in ws]}, tmp_path / "ck.npz")
+    back = gc.load(tmp_path / "ck.npz")
+    ws2 = [gc.tensor(w.numpy().copy(), requires_grad=True) for w in back["w"]]
+    opt2 = getattr(optim, name)(ws2, **{**hyper, "lr": 123.0})
+    opt2.load_state_dict(back["opt"])
+    assert opt2.param_groups[0]["lr"] == hyper["lr"] and opt2.step_count == 7
+    for t in range(7, STEPS):
+        grads = _loss_grads([p.detach().numpy() for p in tw], t)
+        for p, g in zip(ws2, grads):
+            p.grad = gc.tensor(g.copy())
+        for p, g in zip(tw, grads):
+            p.grad = torch.from_numpy(g.copy())
+        opt2.step()
+        topt.step()
+    for p, q in zip(ws2, tw):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_lr_is_read_from_param_groups_at_every_step_and_lr_property_works():
+    w = gc.tensor(np.ones(3), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    w.grad = gc.tensor(np.ones(3))
+    opt.param_groups[0]["lr"] = 0.5
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), 0.5)
+    opt.lr = 0.25
+    assert opt.param_groups[0]["lr"] == 0.25 and opt.lr == 0.25 and opt.hyper["lr"] == 0.25
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), 0.25)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        opt.lr = float("nan")
+    two = optim.SGD([{"params": [w], "lr": 0.1},
+                     {"params": [gc.tensor(np.ones(2), requires_grad=True)], "lr": 0.2}], lr=1)
+    with pytest.raises(AttributeError, match="different learning rates"):
+        _ = two.lr
+
+
+def test_zero_grad_sets_to_none_by_default_and_zeros_on_request():
+    model = nn.MLP([3, 4, 2], seed=0, dtype=np.float64)
+    opt = optim.Adam(model)
+    gc.nn.functional.mse_loss(model(np.ones((2, 3))), np.zeros((2, 2))).backward()
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    gc.nn.functional.mse_loss(model(np.ones((2, 3))), np.zeros((2, 2))).backward()
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.numpy().any() for p in model.parameters())
+
+
+def test_fp16_parameters_keep_fp32_state_and_master_weights():
+    w16 = gc.tensor(np.full(4, 1.0, np.float16), requires_grad=True)
+    opt = optim.Adam([w16], lr=1e-4)
+    ref = torch.tensor(np.full(4, 1.0), requires_grad=True)
+    topt = torch.optim.Adam([ref], lr=1e-4)
+    for _ in range(20):
+        g = np.full(4, 1e-4)  # g² = 1e-8 underflows in float16
+        w16.grad = gc.tensor(g.astype(np.float16))
+        ref.grad = torch.from_numpy(g.astype(np.float16).astype(np.float64))
+        opt.step()
+        topt.step()
+    st = opt.state_dict()["buffers"]["0"]
+    assert st["exp_avg_sq"].dtype == np.float32 and st["master"].dtype == np.float32
+    assert np.all(st["exp_avg_sq"] > 0)
+    # 20 steps of 1e-4 each are lost in float16 rounding without the master copy
+    np.testing.assert_allclose(st["master"], ref.detach().numpy(), rtol=1e-5)
+    assert w16.dtype == np.float16 and np.all(w16.numpy() < 1.0)
+
+
+def test_optimizer_follows_parameters_moved_or_reflattened():
+    model = nn.MLP([3, 4, 2], seed=0, dtype=np.float64)
+    opt = optim.SGD(model, lr=0.1, momentum=0.9)
+    ref = copy.deepcopy(model)
+    ropt = optim.SGD(ref, lr=0.1, momentum=0.9)
+    x = np.ones((2, 3))
+
+    def train(m, o):
+        o.zero_grad()
+        gc.nn.functional.mse_loss(m(x), np.zeros((2, 2))).backward()
+        o.step()
+
+    train(model, opt)
+    train(ref, ropt)
+    model.to("cpu")  # rebuilds the flat buffers
+    other = nn.Sequential(model[1], nn.Dense(2, 2, dtype=np.float64))  # re-flattens model[1]
+    assert not model[1].weight.in_flat_buffer() or model[1].weight._buffer is not \
+        model.flat_buffers()[0]
+    for _ in range(3):
+        train(model, opt)
+        train(ref, ropt)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-13)
+    assert len(other.parameters()) == 4
+
+
+def test_bad_input_gives_clear_errors():
+    w = gc.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match="no parameters"):
+        optim.Adam([])
+    with pytest.raises(ValueError, match="listed twice in one group"):
+        optim.Adam([w, w])
+    with pytest.raises(ValueError, match="in groups 0 and 1"):
+        optim.SGD([{"params": [w]}, {"params": [w]}], lr=0.1)
+    with pytest.raises(ValueError, match=r"betas\[0\] must lie in \[0, 1\)"):
+        optim.Adam([w], betas=(1.0, 0.9))
+    with pytest.raises(ValueError, match="unknown options"):
+        optim.SGD([{"params": [w], "lrr": 0.1}], lr=0.1)
+    with pytest.raises(ValueError, match="result of an op"):
+        optim.SGD([w * 2], lr=0.1)
+    opt = optim.Adam([w], lr=0.01)
+    with pytest.raises(OptimizerStateError, match="expected a mapping"):
+        opt.load_state_dict(None)
+    for bad in ({"lr": float("nan")}, {"betas": (1.0, 0.999)}):
+        sd = opt.state_dict()
+        sd["param_groups"][0].update(bad)
+        with pytest.raises(OptimizerStateError, match="Nothing was loaded"):
+            opt.load_state_dict(sd)
+        assert opt.param_groups[0]["lr"] == 0.01 and opt.param_groups[0]["betas"] == (0.9,
+                                                                                      0.999)
+
+
+def test_optimizers_deepcopy_and_pickle_with_their_model():
+    model = nn.MLP([3, 4, 2], seed=0, dtype=np.float64)
+    opt = optim.AdamW(model, lr=0.01)
+    x = np.ones((2, 3))
+    gc.nn.functional.mse_loss(model(x), np.zeros((2, 2))).backward()
+    opt.step()
+    for make in (copy.deepcopy, lambda obj: pickle.loads(pickle.dumps(obj))):
+        m2, o2 = make((model, opt))
+        for m, o in ((model, opt), (m2, o2)):
+            o.zero_grad()
+            gc.nn.functional.mse_loss(m(x), np.zeros((2, 2))).backward()
+            o.step()
+        for p, q in zip(model.parameters(), m2.parameters()):
+            np.testing.assert_array_equal(p.numpy(), q.numpy())
+            assert q.in_flat_buffer() and not np.shares_memory(p.data, q.data)
+        assert o2.state_dict()["step"] == opt.step_count
