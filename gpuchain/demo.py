@@ -6,6 +6,7 @@ schedule reach > 95% training accuracy (about 4 s on two idle CPU cores).
 
 from __future__ import annotations
 
+import io
 import math
 import platform
 import sys
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from gpuchain.backend import get_backend, set_backend
+from gpuchain.backend import array_module_of, get_backend, set_backend
 from gpuchain.engine.tensor import Tensor
 from gpuchain.nn import MLP
 from gpuchain.nn.functional import cross_entropy
@@ -83,10 +84,12 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
     model = MLP([2] + [width] * depth + [3], activation="relu", seed=seed, dtype=np.float32)
     if be.name != "numpy":
         model.to(be.device)
-    opt = Adam(model, lr=lr)
+    net, x_train, y_train, weight, world, out = _data_parallel(model, x, y, points, out)
+    opt = Adam(net, lr=lr)
     tty = bool(getattr(out, "isatty", lambda: False)())
     out.write(f"gpuchain demo: {points} points on 3 spirals, MLP {model.sizes}, Adam lr={lr}, "
-              f"{steps} steps on {be.name} ({device})\n")
+              f"{steps} steps on {be.name} ({device})"
+              f"{f', data-parallel, world size {world}' if world else ''}\n")
     report_every = max(1, steps // (50 if tty else 5))
     start = time.perf_counter()
     loss = math.nan
@@ -95,14 +98,14 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
         # A cosine decay of the learning rate settles the boundary in the last steps.
         opt.hyper["lr"] = lr * (0.55 + 0.45 * math.cos(math.pi * step / steps))
         opt.zero_grad()
-        logits = model(x)
-        loss_t = cross_entropy(logits, y)
-        loss_t.backward()
+        logits = net(x_train)
+        loss_t = cross_entropy(logits, y_train)
+        (loss_t * weight if weight != 1.0 else loss_t).backward()
         losses.append(loss_t.data)
         opt.step()
         if step % report_every == 0 or step == steps:
             loss = float(loss_t.item())
-            acc = _accuracy(logits.data, y.data)
+            acc = _accuracy(logits.data, y_train.data)
             rate = step / (time.perf_counter() - start)
             line = (f"step {step:>{len(str(steps))}}/{steps}  loss {loss:.4f}  "
                     f"acc {acc:6.2%}  {rate:7.1f} steps/s")
@@ -116,12 +119,29 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
               "seconds": seconds, "backend": be.name, "device": device, "steps": steps,
               # for gpuchain.plotting.plot_demo (``gpuchain demo --plot``)
               "model": model, "points": x_np, "labels": y_np,
-              "losses": [float(v) for v in losses]}
+              "losses": [float(v) for v in losses], "world_size": world or 1}
     out.write(("\n" if tty else "") + f"final loss {loss:.4f}  accuracy {acc:.2%}  "
               f"{result['steps_per_second']:.1f} steps/s  {seconds:.1f} s  "
               f"backend {be.name}  device {device}\n")
     out.flush()
     return result
+
+
+def _data_parallel(model: MLP, x: Tensor, y: Tensor, points: int, out: TextIO
+                   ) -> tuple[Any, Tensor, Tensor, float, int, TextIO]:
+    """Under an MPI launcher (``mpiexec -n N gpuchain demo``): wrap the model in
+    DataParallel, give each rank its shard and its loss weight, and keep all but rank 0
+    quiet. Returns (net, x, y, loss weight, world size or 0 when not launched, out)."""
+    from gpuchain import distributed as dist
+
+    if not dist.launched_by_mpi():
+        return model, x, y, 1.0, 0, out
+    dist.init()
+    part = dist.shard(points)
+    idx = array_module_of(x.data).asarray(part.indices)
+    quiet = io.StringIO() if dist.get_rank() != 0 else out
+    return (dist.DataParallel(model), Tensor(x.data[idx]), Tensor(y.data[idx]), part.weight,
+            dist.get_world_size(), quiet)
 
 
 def _accuracy(logits: Any, labels: Any) -> float:

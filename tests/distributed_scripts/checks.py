@@ -69,7 +69,7 @@ def check_grads(out: dict) -> None:
             loss = cross_entropy(dp(Tensor(x[part.indices])), Tensor(y[part.indices]))
             (loss * part.weight).backward()
             got = flat(grads(m))
-            kind = "uneven" if n % dist.get_world_size() else "even"
+            kind = "even" if n % 12 == 0 else "uneven"  # 12 W + 1: uneven when W > 1
             key = f"grads_{np.dtype(dtype).name}_{kind}_{n}"
             out[key] = {"rel_err": rel_err(got, ref), "identical": identical_on_all_ranks(got),
                         "shard": len(part.indices),
