@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import gpuchain as gc
+from gpuchain.ops import contraction as con
 from gpuchain.ops import linalg as la_ops
 from gpuchain.ops import reduce as red
 from gpuchain.ops import shape as sh
@@ -21,7 +22,7 @@ IDX = np.array([[2, 0, 1, 1], [0, 0, 2, 1], [1, 2, 2, 0]])  # for (3, 4) along a
 
 
 def _rows(Row):  # Row is passed in: op_table imports this module, not the other way
-    return _reduce_rows(Row) + _shape_rows(Row) + _matrix_rows(Row)
+    return _reduce_rows(Row) + _shape_rows(Row) + _matrix_rows(Row) + _contraction_rows(Row)
 
 
 def _mask(x, zero_at):
@@ -209,4 +210,42 @@ def _matrix_rows(Row):
         Row("tril", lambda x: la_ops.tril(x, -1), lambda x: np.tril(x, -1), [((4, 3),)]),
         Row("matmul", lambda a, b: la_ops.matmul(a, b), np.matmul,
             [((2, 3, 0), (0, 4)), ((3, 0), (2, 0, 4))]),
+    ]
+
+
+def _einsum_row(Row, spec, shapes, **kw):
+    return Row("einsum", lambda *xs: con.einsum(spec, *xs, **kw),
+               lambda *xs: np.einsum(spec, *xs), shapes)
+
+
+def _contraction_rows(Row):
+    return [
+        _einsum_row(Row, "ij,jk->ik", [((3, 4), (4, 2))]),
+        _einsum_row(Row, "bij,bjk->bik", [((2, 3, 4), (2, 4, 5))]),
+        _einsum_row(Row, "ij,jk,kl->il", [((3, 4), (4, 5), (5, 2))]),
+        _einsum_row(Row, "ij,jk,kl->il", [((3, 4), (4, 5), (5, 2))], optimize=False),
+        _einsum_row(Row, "i,i", [((5,), (5,))]),
+        _einsum_row(Row, "i,j", [((3,), (4,))]),
+        _einsum_row(Row, "ii->i", [((3, 3),)]),
+        _einsum_row(Row, "ii", [((3, 3),)]),
+        _einsum_row(Row, "ij->", [((3, 4),)]),
+        _einsum_row(Row, "ij->ji", [((3, 4),)]),
+        _einsum_row(Row, "ij,ik->i", [((3, 4), (3, 2))]),
+        _einsum_row(Row, "...ij,...jk->...ik", [((2, 3, 4), (4, 2)), ((3, 4), (1, 4, 2))]),
+        _einsum_row(Row, "ba,ab", [((3, 4), (4, 3))]),
+        _einsum_row(Row, ",ij->ij", [((), (3, 4))]),
+        _einsum_row(Row, "abc,cd,bd->a", [((2, 3, 4), (4, 5), (3, 5))]),
+        Row("tensordot", lambda a, b: con.tensordot(a, b), np.tensordot,
+            [((2, 3, 4), (3, 4, 5)), ((3, 4), (3, 4))]),
+        Row("tensordot", lambda a, b: con.tensordot(a, b, axes=([0, 2], [2, 1])),
+            lambda a, b: np.tensordot(a, b, axes=([0, 2], [2, 1])), [((2, 3, 4), (5, 4, 2))]),
+        Row("tensordot", lambda a, b: con.tensordot(a, b, axes=0),
+            lambda a, b: np.tensordot(a, b, axes=0), [((2,), (3, 2))]),
+        Row("dot", lambda a, b: con.dot(a, b), np.dot,
+            [((), (3,)), ((4,), (4,)), ((3, 4), (4,)), ((3, 4), (4, 2)), ((2, 3, 4), (5, 4, 2)),
+             ((4,), (3, 4, 2))]),
+        Row("vdot", lambda a, b: con.vdot(a, b), np.vdot, [((4,), (4,)), ((2, 3), (3, 2))]),
+        Row("inner", lambda a, b: con.inner(a, b), np.inner,
+            [((), (3,)), ((4,), (4,)), ((3, 4), (2, 4)), ((2, 3, 4), (4,))]),
+        Row("outer", lambda a, b: con.outer(a, b), np.outer, [((3,), (4,)), ((2, 2), (3,))]),
     ]
