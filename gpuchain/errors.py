@@ -79,3 +79,8 @@ class DistributedError(GpuchainError, RuntimeError):
 class CollectiveMismatchError(DistributedError, ValueError):
     """Ranks called a collective with different shapes, dtypes or ops; the message lists
     every rank's arguments. Every rank raises it, so none is left waiting."""
+
+
+class LinAlgError(GpuchainError, ValueError):
+    """A linear-algebra derivative that is not defined at this point (e.g. eigenvector
+    gradients at repeated eigenvalues); the message names the function and the values."""
