@@ -41,8 +41,9 @@ def env() -> dict[str, str]:
                          "MKL_NUM_THREADS": "1"}
 
 
-def launch(n: int, *args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+def launch(n: int, *args: str, timeout: float = 120,
+           extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``mpiexec -n n python args...`` with a bounded wall-clock time."""
     cmd = [mpiexec(), "-n", str(n), sys.executable, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(),
-                          cwd=ROOT, **kwargs)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=env() | (extra_env or {}), cwd=ROOT)

@@ -1,10 +1,12 @@
 """CuPy arrays over NCCL (``cupy.cuda.nccl``).
 
-UNVERIFIED: written against CuPy's documented NCCL binding (``NcclCommunicator(ndev,
-commId, rank)``, ``allReduce/bcast/allGather(sendbuf, [recvbuf,] count, datatype, [op|root,]
-stream)`` on raw device pointers, ``get_unique_id()``) but never run: the machine this was
-written on has no GPU. NCCL refuses two ranks on one GPU, so with fewer GPUs on a node than
-ranks the group falls back to host memory over MPI.
+UNVERIFIED: written against CuPy 14's NCCL binding (signatures read from the installed
+extension: ``NcclCommunicator(int ndev, bytes commId, int rank)``, ``allReduce(sendbuf,
+recvbuf, count, datatype, op, stream)``, ``bcast(buff, count, datatype, root, stream)``,
+``allGather(sendbuf, recvbuf, count, datatype, stream)`` on raw pointers; ``get_unique_id()``
+returns bytes, a tuple before CuPy 14, both pickle through MPI) but never run: the machine
+this was written on has no GPU and no libnccl. NCCL refuses two ranks on one GPU, so with
+fewer GPUs on a node than ranks the group falls back to host memory over MPI.
 """
 
 from __future__ import annotations
