@@ -196,3 +196,29 @@ def flatten(params: Iterable[Parameter], xp: Any = None) -> list[FlatBuffer]:
             raise TypeError(f"flatten: expected Parameters, got {type(p).__name__}")
         groups.setdefault(p.data.dtype, []).append(p)
     return [FlatBuffer(ps, xp) for ps in groups.values()]
+
+
+def contiguous_runs(params: Iterable[Any]) -> list[tuple[FlatBuffer | None, int, int, list[Any]]]:
+    """Split tensors into (buffer, lo, hi, tensors) runs lying back to back in one
+    FlatBuffer (``buffer.data[lo:hi]`` covers them), and (None, 0, size, [t]) for each
+    tensor outside any flat buffer. Order: loose tensors first, then runs by offset."""
+    out: list[tuple[FlatBuffer | None, int, int, list[Any]]] = []
+    by_buffer: dict[int, list[tuple[int, Parameter]]] = {}
+    for p in params:
+        if type(p) is Parameter and p.in_flat_buffer():
+            buf = p._buffer
+            by_buffer.setdefault(id(buf), []).append((buf.offsets[buf._index(p)], p))
+        else:
+            out.append((None, 0, int(p.size), [p]))
+    for entries in by_buffer.values():
+        entries.sort(key=lambda e: e[0])
+        buf = entries[0][1]._buffer
+        start, end, run = entries[0][0], entries[0][0], []
+        for off, p in entries:
+            if off != end:
+                out.append((buf, start, end, run))
+                start, run = off, []
+            run.append(p)
+            end = off + int(p.size)
+        out.append((buf, start, end, run))
+    return out

@@ -1,10 +1,12 @@
-"""gc.nn.functional: the fused dense layer and the loss functions."""
+"""gc.nn.functional: the fused dense layer, layer norm, dropout and the loss functions."""
 
 from __future__ import annotations
 
 from gpuchain.nn._activations import ACTIVATIONS
 from gpuchain.nn.dense_op import dense
+from gpuchain.nn.dropout import dropout
 from gpuchain.nn.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from gpuchain.nn.normalization import layer_norm
 
 __all__ = ["ACTIVATIONS", "binary_cross_entropy_with_logits", "cross_entropy", "dense",
-           "mse_loss"]
+           "dropout", "layer_norm", "mse_loss"]

@@ -1,4 +1,4 @@
-"""Layers: Dense (the fused dense op), Sequential and MLP."""
+"""Layers: Dense (the fused dense op), Sequential, MLP, Identity and Flatten."""
 
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ from gpuchain.nn.module import Module
 from gpuchain.nn.parameter import Parameter
 
 
+def positive_int(where: str, what: str, value: Any) -> int:
+    """``value`` as an int if it is an integer >= 1 (bools, floats and strings refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: {what} must be a positive int, got {value!r} "
+                         f"({type(value).__name__})")
+    return int(value)
+
+
 class Dense(Module):
     """y = act(x @ weight + bias); weight (in_features, out_features)."""
 
@@ -24,8 +32,8 @@ class Dense(Module):
                  bias: bool = True, seed: init.SeedLike = None, dtype: Any = None,
                  slope: float = 0.01, *, _flatten: bool = True) -> None:
         super().__init__()
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = positive_int("Dense", "in_features", in_features)
+        self.out_features = positive_int("Dense", "out_features", out_features)
         self.activation = normalize(activation)
         self.slope = float(slope)
         dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
@@ -83,8 +91,11 @@ class MLP(Sequential):
     def __init__(self, sizes: Sequence[int], activation: str | None = "relu",
                  output_activation: str | None = None, seed: init.SeedLike = 0,
                  dtype: Any = None, bias: bool = True) -> None:
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(f"MLP: sizes must be a sequence of ints (input width first), got "
+                            f"{type(sizes).__name__} {sizes!r}")
+        sizes = [positive_int("MLP", f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+        if len(sizes) < 2:
             raise ValueError(f"MLP: sizes must list at least two positive widths, got {sizes}")
         rng = init.rng_from(seed)
         last = len(sizes) - 2
@@ -93,3 +104,35 @@ class MLP(Sequential):
                         seed=rng, dtype=dtype, _flatten=False) for i in range(last + 1)]
         super().__init__(*layers)
         self.sizes = sizes
+
+
+class Identity(Module):
+    """Returns its input unchanged."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Flatten(Module):
+    """Flattens axes ``start_dim`` .. ``end_dim`` into one (default: all but the batch
+    axis), as ``torch.nn.Flatten``."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = coerce_inputs((x,))[0]
+        nd = x.ndim
+        lo = self.start_dim % nd if nd else 0
+        hi = self.end_dim % nd if nd else 0
+        if lo > hi:
+            raise ShapeError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
+                             f"{self.end_dim} for input {tuple(x.shape)}")
+        shape = tuple(x.shape)
+        merged = int(np.prod(shape[lo:hi + 1], dtype=np.int64))
+        return x.reshape(shape[:lo] + (merged,) + shape[hi + 1:])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -51,6 +51,7 @@ class Parameter(Tensor):
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         slots = {k: getattr(self, k) for k in _tensor_slots() if hasattr(self, k)}
         slots.update(_slot_free=False, _buffer=self._buffer, grad_view=None)
+        slots.update(_node=None, _acc=None, _fw=None)  # graph links are not state
         if self.in_flat_buffer():
             del slots["data"]
         else:

@@ -29,7 +29,7 @@ import numpy as np
 from gpuchain.backend import array_module_of, move_array
 from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import DTypeError, NonFiniteGradError, OptimizerStateError, ShapeError
-from gpuchain.nn.buffer import FlatBuffer, flatten
+from gpuchain.nn.buffer import FlatBuffer, contiguous_runs, flatten
 from gpuchain.nn.module import Module
 from gpuchain.nn.parameter import Parameter
 
@@ -294,27 +294,12 @@ class Optimizer:
             loose = [p for p in active if type(p) is Parameter and not p.in_flat_buffer()]
             if loose:
                 flatten(loose)
-            runs: dict[int, list[tuple[int, Parameter]]] = {}
-            for p in active:
-                if type(p) is Parameter and p.in_flat_buffer():
-                    buf = p._buffer
-                    runs.setdefault(id(buf), []).append((buf.offsets[buf._index(p)], p))
-                else:
+            for buf, lo, hi, run in contiguous_runs(active):
+                if buf is None:
+                    p = run[0]
                     if not p.data.flags.c_contiguous:
                         p.data = array_module_of(p.data).ascontiguousarray(p.data)
-                    segments.append(Segment(gi, [p], None, 0, p.size))
-            for entries in runs.values():
-                entries.sort(key=lambda e: e[0])
-                buf = entries[0][1]._buffer
-                start, run = entries[0][0], [entries[0][1]]
-                end = start + entries[0][1].size
-                for off, p in entries[1:]:
-                    if off != end:
-                        segments.append(Segment(gi, run, buf, start, end))
-                        start, run = off, []
-                    run.append(p)
-                    end = off + p.size
-                segments.append(Segment(gi, run, buf, start, end))
+                segments.append(Segment(gi, run, buf, lo, hi))
         self._segments = segments
         self._layout = self._layout_key()
         self.state = _carry_state(old, old_state, segments)

@@ -1,0 +1,57 @@
+"""Dropout: zero each element with probability p in training, scale the rest by 1/(1-p);
+the identity in ``eval()``. Reproducible from a seed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gpuchain.backend import array_module_of
+from gpuchain.engine.tensor import Tensor, coerce_inputs
+from gpuchain.nn import init
+from gpuchain.nn.module import Module
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True,
+            rng: np.random.Generator | None = None) -> Tensor:
+    """``x * mask / (1 - p)`` with a Bernoulli(1 - p) ``mask`` drawn from ``rng`` (a NumPy
+    Generator; the mask moves to x's device); ``x`` itself when not training or p = 0.
+
+    The gradient is ``g * mask / (1 - p)`` (the mask is a constant of the graph)."""
+    _check_p(p, "dropout")
+    if not isinstance(x, Tensor):
+        x = coerce_inputs((x,))[0]
+    if not training or p == 0:
+        return x
+    xp = array_module_of(x.data)
+    if p == 1:
+        return x * Tensor(xp.zeros(x.shape, dtype=x.dtype))
+    rng = init.rng_from(rng)
+    keep = rng.random(x.shape) >= p
+    scale = np.where(keep, 1.0 / (1.0 - p), 0.0).astype(x.dtype)
+    return x * Tensor(xp.asarray(scale) if xp is not np else scale)
+
+
+def _check_p(p: Any, where: str) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or \
+            not 0 <= p <= 1:
+        raise ValueError(f"{where}: p must be a probability in [0, 1], got {p!r}")
+
+
+class Dropout(Module):
+    """Dropout with probability ``p``, as ``torch.nn.Dropout``; the masks come from a NumPy
+    Generator seeded by ``seed`` (each call draws a new mask)."""
+
+    def __init__(self, p: float = 0.5, seed: init.SeedLike = None) -> None:
+        super().__init__()
+        _check_p(p, "Dropout")
+        self.p = float(p)
+        self.rng = init.rng_from(seed)
+
+    def forward(self, x: Any) -> Tensor:
+        return dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
