@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import gpuchain as gc
+from gpuchain import linalg as gla
 from gpuchain.ops import contraction as con
 from gpuchain.ops import linalg as la_ops
 from gpuchain.ops import reduce as red
@@ -22,7 +23,8 @@ IDX = np.array([[2, 0, 1, 1], [0, 0, 2, 1], [1, 2, 2, 0]])  # for (3, 4) along a
 
 
 def _rows(Row):  # Row is passed in: op_table imports this module, not the other way
-    return _reduce_rows(Row) + _shape_rows(Row) + _matrix_rows(Row) + _contraction_rows(Row)
+    return (_reduce_rows(Row) + _shape_rows(Row) + _matrix_rows(Row) + _contraction_rows(Row)
+            + _linalg_rows(Row))
 
 
 def _mask(x, zero_at):
@@ -249,3 +251,100 @@ def _contraction_rows(Row):
             [((), (3,)), ((4,), (4,)), ((3, 4), (2, 4)), ((2, 3, 4), (4,))]),
         Row("outer", lambda a, b: con.outer(a, b), np.outer, [((3,), (4,)), ((2, 2), (3,))]),
     ]
+
+
+# gc.linalg rows: inputs shifted to well-conditioned matrices; functions of eigenvectors
+# and singular vectors that do not depend on their signs (V * V, U @ Vh).
+
+def _g_spd(x):
+    return x @ sh.swapaxes(x, -1, -2) + 3.0 * np.eye(x.shape[-1], dtype=x.dtype)
+
+
+def _np_spd(x):
+    return x @ np.swapaxes(x, -1, -2) + 3.0 * np.eye(x.shape[-1])
+
+
+def _g_sym(x):
+    return 0.5 * (x + sh.swapaxes(x, -1, -2))
+
+
+def _np_sym(x):
+    return 0.5 * (x + np.swapaxes(x, -1, -2))
+
+
+def _g_eigh(x):
+    w, v = gla.eigh(_g_sym(x))
+    return gc.concatenate([w, gc.reshape(v * v, v.shape[:-2] + (-1,))], axis=-1)
+
+
+def _np_eigh(x):
+    w, v = np.linalg.eigh(_np_sym(x))
+    return np.concatenate([w, (v * v).reshape(v.shape[:-2] + (-1,))], axis=-1)
+
+
+def _g_svd(x):
+    u, s, vh = gla.svd(x, full_matrices=False)
+    flat = lambda t: gc.reshape(t, t.shape[:-2] + (-1,))  # noqa: E731
+    return gc.concatenate([s, flat(u @ vh), flat(u * u), flat(vh * vh)], axis=-1)
+
+
+def _np_svd(x):
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    flat = lambda t: t.reshape(t.shape[:-2] + (-1,))  # noqa: E731
+    return np.concatenate([s, flat(u @ vh), flat(u * u), flat(vh * vh)], axis=-1)
+
+
+def _g_qr(x):
+    q, r = gla.qr(x)
+    return gc.concatenate([gc.reshape(q, q.shape[:-2] + (-1,)),
+                           gc.reshape(r, r.shape[:-2] + (-1,))], axis=-1)
+
+
+def _np_qr(x):
+    q, r = np.linalg.qr(x)
+    return np.concatenate([q.reshape(q.shape[:-2] + (-1,)), r.reshape(r.shape[:-2] + (-1,))],
+                          axis=-1)
+
+
+def _linalg_rows(Row):
+    sq = [((3, 3),), ((2, 3, 3),)]
+    shift_g = lambda x: x + 3.0 * np.eye(x.shape[-1], dtype=x.dtype)  # noqa: E731
+    shift_n = lambda x: x + 3.0 * np.eye(x.shape[-1])  # noqa: E731
+    rows = [
+        Row("inv", lambda x: gla.inv(shift_g(x)), lambda x: np.linalg.inv(shift_n(x)), sq),
+        Row("solve", lambda a, b: gla.solve(shift_g(a), b),
+            lambda a, b: np.linalg.solve(shift_n(a), b),
+            [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3, 1)), ((2, 3, 3), (2, 3, 2))]),
+        Row("det", lambda x: gla.det(shift_g(x)), lambda x: np.linalg.det(shift_n(x)), sq),
+        Row("slogdet", lambda x: gla.slogdet(shift_g(x)).logabsdet,
+            lambda x: np.linalg.slogdet(shift_n(x))[1], sq),
+        Row("cholesky", lambda x: gla.cholesky(_g_spd(x)),
+            lambda x: np.linalg.cholesky(_np_spd(x)), sq),
+        Row("qr", _g_qr, _np_qr, [((4, 3),), ((3, 3),), ((2, 4, 3),)]),
+        Row("qr", lambda x: gla.qr(x, mode="r"), lambda x: np.linalg.qr(x, mode="r"),
+            [((4, 3),)]),
+        Row("eigh", _g_eigh, _np_eigh, [((3, 3),), ((2, 4, 4),)]),
+        Row("eigh", lambda x: gla.eigh(_g_sym(x)).eigenvalues,
+            lambda x: np.linalg.eigvalsh(_np_sym(x)), [((3, 3),)]),
+        Row("svd", _g_svd, _np_svd, [((4, 3),), ((3, 4),), ((3, 3),), ((2, 4, 3),)]),
+        Row("svd", lambda x: gla.svd(x, compute_uv=False),
+            lambda x: np.linalg.svd(x, compute_uv=False), [((4, 3),), ((3, 4),)]),
+        Row("norm", lambda x: gla.norm(x), np.linalg.norm, [((5,),), ((3, 4),), ((2, 3, 4),)]),
+        Row("norm", lambda x: gla.norm(x, axis=-1, keepdims=True),
+            lambda x: np.linalg.norm(x, axis=-1, keepdims=True), [((3, 4),)]),
+        Row("norm", lambda x: gla.norm(x, "fro", axis=(0, 2)),
+            lambda x: np.linalg.norm(x, "fro", axis=(0, 2)), [((2, 3, 4),)]),
+        Row("norm", lambda x: gla.norm(x, 2), lambda x: np.linalg.norm(x, 2),
+            [((5,),), ((4, 3),)], extra_ops=("svd",)),
+        Row("norm", lambda x: gla.norm(x, "nuc"), lambda x: np.linalg.norm(x, "nuc"),
+            [((4, 3),)]),
+        Row("norm", lambda x: gla.norm(x, -2), lambda x: np.linalg.norm(x, -2), [((3, 4),)]),
+    ]
+    for o in (1, -1, np.inf, -np.inf, 3):
+        rows.append(Row("norm", lambda x, o=o: gla.norm(x, o), lambda x, o=o: np.linalg.norm(x, o),
+                        [((5,),), ((3, 4),)] if o != 3 else [((5,),)],
+                        domain="away_from_zero"))
+    rows.append(Row("norm", lambda x: gla.norm(x, 0.5, axis=0),
+                    lambda x: np.linalg.norm(x, 0.5, axis=0), [((3, 4),)],
+                    domain="away_from_zero"))
+    return rows

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import nn_op_rows
 import numpy as np
+import numpy_op_rows
 
 import gpuchain as gc
 from gpuchain.ops import device as device_ops
@@ -113,6 +114,7 @@ ROWS = [
 
 
 ROWS += nn_op_rows._rows(Row)
+ROWS += numpy_op_rows._rows(Row)
 
 
 def sample(shape, domain, rng):
