@@ -1,8 +1,12 @@
-"""gpuchain: automatic differentiation on NumPy and CuPy, with fused CUDA dense layers."""
+"""gpuchain: automatic differentiation on NumPy and CuPy, with fused CUDA dense layers.
 
-from __future__ import annotations
+The top level holds the NumPy-style functions (``gc.sin``, ``gc.sum``, ``gc.matmul``, ...),
+the Tensor, the function transforms (``gc.grad``, ``gc.jvp``, ``gc.jacobian``, ...), the
+grad-mode switches, the error classes and the subpackages ``nn``, ``optim``,
+``functional``, ``extend`` and ``testing``.
+"""
 
-from gpuchain import functional
+from gpuchain import errors as _errors
 from gpuchain import ops as _ops
 from gpuchain.backend import (
     get_array_module,
@@ -14,65 +18,13 @@ from gpuchain.backend import (
     set_matmul_precision,
 )
 from gpuchain.engine.mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from gpuchain.engine.op import REGISTRY, Op, defop
 from gpuchain.engine.tensor import Tensor, tensor
-from gpuchain.errors import (
-    AnomalyError,
-    BackendUnavailableError,
-    DeviceMismatchError,
-    DTypeError,
-    GpuchainError,
-    OutOfMemoryError,
-    ShapeError,
-)
-from gpuchain.ops import (
-    abs,
-    broadcast_to,
-    clip,
-    concatenate,
-    cos,
-    erf,
-    exp,
-    gelu,
-    gelu_tanh,
-    leaky_relu,
-    log,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    minimum,
-    relu,
-    reshape,
-    sigmoid,
-    silu,
-    sin,
-    softmax,
-    softplus,
-    sqrt,
-    stack,
-    sum,
-    tan,
-    tanh,
-    transpose,
-    where,
-)
 
-__version__ = "0.1.0"
+_ERRORS = [name for name in dir(_errors) if name.endswith("Error")]
+globals().update({name: getattr(_errors, name) for name in _ERRORS})
+globals().update({name: getattr(_ops, name) for name in _ops.__all__})
 
-__all__ = [
-    "REGISTRY", "AnomalyError", "BackendUnavailableError", "DTypeError", "DeviceMismatchError",
-    "GpuchainError", "Op", "OutOfMemoryError", "ShapeError", "Tensor", "abs", "broadcast_to",
-    "clip", "concatenate", "cos", "defop", "detect_anomaly", "enable_grad", "erf", "exp",
-    "gelu", "gelu_tanh", "get_array_module", "get_backend", "get_default_dtype",
-    "get_matmul_precision", "is_grad_enabled", "leaky_relu", "log", "log_softmax",
-    "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "no_grad", "relu", "reshape",
-    "set_backend", "set_default_dtype", "set_matmul_precision", "sigmoid", "silu", "sin",
-    "softmax", "softplus", "sqrt", "stack", "sum", "tan", "tanh", "tensor", "transpose",
-    "where",
-]
+from gpuchain import extend, functional, nn, optim, pytree, testing  # noqa: E402  # noqa: E402, I001
 from gpuchain.functional import (  # noqa: E402
     grad,
     hessian,
@@ -83,13 +35,18 @@ from gpuchain.functional import (  # noqa: E402
     value_and_grad,
     vjp,
 )
+from gpuchain.serialization import load, save  # noqa: E402
 from gpuchain.testing import gradcheck  # noqa: E402
 
-__all__ += ["functional", "grad", "gradcheck", "hessian", "hvp", "jacfwd", "jacobian", "jvp",
-            "value_and_grad", "vjp"]
-del _ops
+__version__ = "0.1.0"
 
-from gpuchain import nn, optim  # noqa: E402
-from gpuchain.serialization import load, save  # noqa: E402
+__all__ = [
+    "Tensor", "detect_anomaly", "enable_grad", "extend", "functional", "get_array_module",
+    "get_backend", "get_default_dtype", "get_matmul_precision", "grad", "gradcheck", "hessian",
+    "hvp", "is_grad_enabled", "jacfwd", "jacobian", "jvp", "load", "nn", "no_grad", "optim",
+    "pytree", "save", "set_backend", "set_default_dtype", "set_matmul_precision", "tensor",
+    "testing", "value_and_grad", "vjp",
+]
+__all__ += _ERRORS + _ops.__all__
 
-__all__ += ["load", "nn", "optim", "save"]
+del _errors, _ops, _ERRORS

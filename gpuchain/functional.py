@@ -32,7 +32,8 @@ from typing import Any
 from gpuchain.backend import array_module_of
 from gpuchain.engine.backward import backward
 from gpuchain.engine.mode import enable_grad, forward_level, state
-from gpuchain.engine.op import Node
+from gpuchain.engine.op import Node, set_tangent
+from gpuchain.engine.op import tangent as tangent_at
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import DTypeError, ShapeError, TreeStructureError
 from gpuchain.ops import concatenate, reshape, transpose
@@ -229,16 +230,15 @@ def _graph_free(t: Tensor) -> Tensor:
 
 
 def _tangent(x: Tensor, level: int) -> Tensor | None:
-    return x._fw[1] if x._fw is not None and x._fw[0] == level else None
+    return tangent_at(x, level)
 
 
 def _set_tangent(x: Tensor, level: int, tangent: Tensor) -> None:
-    x._fw = (level, tangent)
+    set_tangent(x, level, tangent)
 
 
 def _drop_tangent(x: Tensor, level: int) -> None:
-    if x._fw is not None and x._fw[0] == level:
-        x._fw = None
+    set_tangent(x, level, None)
 
 
 def _zeros(like: Tensor, batch: tuple[int, ...] = ()) -> Tensor:
@@ -390,7 +390,7 @@ def _forward_pass(f: Callable, args: Sequence[Any], nums: tuple[int, ...],
                 pt = _differentiable(x, fn, f"argument {n}")
                 tan = _check_tangent(pt, tangents[k], batch, fn)
                 k += 1
-                x = identity(pt) if pt.requires_grad else Tensor._from_op(pt.data, None)
+                x = identity(pt) if pt.requires_grad else _graph_free(pt)
                 _set_tangent(x, level, tan)
                 seeded.append(x)
             call_args[n] = tree_unflatten(treedef, seeded)

@@ -63,6 +63,35 @@ ROWS = [
         lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))), SHAPES_1),
     Row("silu", gc.silu, lambda x: x * SIG(x), SHAPES_1),
     Row("softplus", gc.softplus, lambda x: np.log1p(np.exp(x)), SHAPES_1),
+    Row("square", gc.square, np.square, SHAPES_1),
+    Row("reciprocal", gc.reciprocal, np.reciprocal, SHAPES_1, domain="positive"),
+    Row("exp2", gc.exp2, np.exp2, SHAPES_1),
+    Row("expm1", gc.expm1, np.expm1, SHAPES_1),
+    Row("log2", gc.log2, np.log2, SHAPES_1, domain="positive"),
+    Row("log10", gc.log10, np.log10, SHAPES_1, domain="positive"),
+    Row("log1p", gc.log1p, np.log1p, SHAPES_1, domain="positive"),
+    Row("sinh", gc.sinh, np.sinh, SHAPES_1),
+    Row("cosh", gc.cosh, np.cosh, SHAPES_1),
+    Row("arcsin", gc.arcsin, np.arcsin, SHAPES_1, domain="unit"),
+    Row("arccos", gc.arccos, np.arccos, SHAPES_1, domain="unit"),
+    Row("arctan", gc.arctan, np.arctan, SHAPES_1),
+    Row("arcsinh", gc.arcsinh, np.arcsinh, SHAPES_1),
+    Row("arccosh", gc.arccosh, np.arccosh, SHAPES_1, domain="above_one"),
+    Row("arctanh", gc.arctanh, np.arctanh, SHAPES_1, domain="unit"),
+    Row("arctan2", gc.arctan2, np.arctan2, SHAPES_2, domain="positive"),
+    Row("hypot", gc.hypot, np.hypot, SHAPES_2, domain="away_from_zero"),
+    Row("logaddexp", gc.logaddexp, np.logaddexp, SHAPES_2),
+    Row("mod", gc.mod, np.mod, SHAPES_2, domain="no_jumps"),
+    Row("mod", lambda a, b: a % b, np.mod, [((3, 4), (4,))], domain="no_jumps"),
+    Row("mod", lambda a, b: 7.5 % b, lambda a, b: np.mod(7.5, b), [((), (5,))],
+        domain="no_jumps"),
+    Row("fmod", gc.fmod, np.fmod, SHAPES_2, domain="no_jumps"),
+    Row("sign", gc.sign, np.sign, SHAPES_1, domain="away_from_zero"),
+    Row("floor", gc.floor, np.floor, SHAPES_1, domain="no_jumps"),
+    Row("ceil", gc.ceil, np.ceil, SHAPES_1, domain="no_jumps"),
+    Row("trunc", gc.trunc, np.trunc, SHAPES_1, domain="no_jumps"),
+    Row("round", lambda x: gc.round(x, 1), lambda x: np.round(x, 1), SHAPES_1,
+        domain="no_jumps"),
     Row("maximum", gc.maximum, np.maximum, SHAPES_2, domain="distinct"),
     Row("minimum", gc.minimum, np.minimum, SHAPES_2, domain="distinct"),
     Row("where", lambda a, b: gc.where(a.data > 0.1, a, b),
@@ -123,6 +152,15 @@ def sample(shape, domain, rng):
         return np.abs(x) + 0.5
     if domain == "away_from_zero":
         return np.where(np.abs(x) < 0.1, 0.3, x) * np.where(x < 0, -1, 1) * np.sign(x + 1e-12)
+    if domain == "unit":
+        return np.tanh(x) * 0.9
+    if domain == "above_one":
+        return np.abs(x) + 1.5
+    if domain == "no_jumps":
+        # positive, and 0.1 away from the integers and the tenths where floor, round and
+        # mod jump (the finite differences must not straddle a jump)
+        v = np.abs(x) * 3 + 0.5
+        return np.floor(v * 10) / 10 + 0.025
     if domain == "clip":
         return np.where(np.abs(x + 0.5) < 0.05, 0.1, np.where(np.abs(x - 0.7) < 0.05, 0.1, x))
     return x
@@ -130,6 +168,9 @@ def sample(shape, domain, rng):
 
 def sample_inputs(row: Row, shapes: tuple, rng) -> list[np.ndarray]:
     xs = [sample(s, row.domain, rng) for s in shapes]
+    if row.domain == "no_jumps" and len(xs) == 2:
+        # divisors in [4, 5): x1/x2 stays between integers (x1 < 4) or near 1.7 (7.5)
+        xs[1] = 4 + np.abs(xs[1]) % 1
     if row.domain == "distinct" and len(xs) == 2:
         xs[1] = xs[1] + np.where(np.abs(np.broadcast_to(xs[0], np.broadcast_shapes(
             xs[0].shape, xs[1].shape)) - xs[1]).min() < 0.1, 0.5, 0.0)

@@ -1,5 +1,9 @@
 """The reverse pass: iterative topological order, the multivariable chain rule (cotangents
-summed over every path), un-broadcasting, leaf accumulation and freeing of saved values."""
+summed over every path), un-broadcasting, leaf accumulation and freeing of saved values.
+
+Every edge of the graph is a node: an op's :class:`Node`, or a leaf's
+:class:`AccumulateGrad`. The pass is seed → schedule → apply each rule → finish.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from typing import Any
 
 from gpuchain.backend import array_module_of
 from gpuchain.engine.mode import set_grad_enabled, state
-from gpuchain.engine.op import Node, check_finite
+from gpuchain.engine.op import AccumulateGrad, Node, check_finite, grad_node
 from gpuchain.engine.tensor import Tensor, as_array
-from gpuchain.errors import ShapeError
+from gpuchain.errors import MissingRuleError, ShapeError
 
 
 def fit_to_shape(g: Tensor, shape: tuple[int, ...], batch_shape: tuple[int, ...]) -> Tensor:
@@ -36,38 +40,32 @@ def fit_to_shape(g: Tensor, shape: tuple[int, ...], batch_shape: tuple[int, ...]
     return g
 
 
-def _freed_error(node: Node) -> RuntimeError:
-    return RuntimeError(
-        f"backward through op '{node.op.name}' a second time: its saved values were freed "
-        "by the previous backward. Pass retain_graph=True to the first .backward() (or "
-        "gc.vjp) if you need to differentiate the same graph more than once.")
-
-
-def _seed(root: Tensor, grad: Any) -> Tensor:
+def _seed(root: Tensor, grad: Any, batch_shape: tuple[int, ...]) -> Tensor:
     if grad is None:
-        if root.size != 1:
+        if root.size != 1 or batch_shape:
             raise RuntimeError(
                 f"backward: output has shape {root.shape}; a gradient is implied only for a "
                 "scalar output — pass grad= (an array of the output's shape)")
         return Tensor(array_module_of(root.data).ones_like(root.data))
     g = grad if isinstance(grad, Tensor) else Tensor(as_array(grad, root.dtype))
+    if g.shape != batch_shape + root.shape:
+        raise ShapeError(f"backward: grad has shape {g.shape}, expected "
+                         f"{batch_shape + root.shape} (the output's shape)")
     return g
 
 
-def _toposort(roots: list[Node], stop_at: dict[Node, int]) -> dict[Node, int]:
+def _schedule(roots: list[Any], stop_at: dict[Any, int]) -> dict[Any, int]:
     """Number of consumers of each node reachable from the roots (iterative DFS), not
     looking past the nodes in ``stop_at``."""
-    pending: dict[Node, int] = {}
-    stack = list(roots)
-    for r in roots:
-        pending.setdefault(r, 0)
-    seen = set(roots)
+    pending: dict[Any, int] = dict.fromkeys(roots, 0)
+    stack = list(pending)
+    seen = set(stack)
     while stack:
         node = stack.pop()
         if node in stop_at:
             continue
         for parent in node.edges:
-            if type(parent) is Node:
+            if parent is not None:
                 pending[parent] = pending.get(parent, 0) + 1
                 if parent not in seen:
                     seen.add(parent)
@@ -78,6 +76,51 @@ def _toposort(roots: list[Node], stop_at: dict[Node, int]) -> dict[Node, int]:
 def _accumulate(store: dict, key: Any, g: Tensor) -> None:
     prev = store.get(key)
     store[key] = g if prev is None else prev + g
+
+
+def _freed_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"backward through op '{node.op.name}' a second time: its saved values were freed "
+        "by the previous backward. Pass retain_graph=True to the first .backward() (or "
+        "gc.vjp) if you need to differentiate the same graph more than once.")
+
+
+def _check_versions(node: Node) -> None:
+    for i, (t, version) in enumerate(zip(node.inputs, node.versions)):
+        if t._version != version:
+            raise RuntimeError(
+                f"backward through op '{node.op.name}': its input {i} ({t.dtype} "
+                f"{tuple(t.shape)}) was modified in place after the op saved it (version "
+                f"{t._version}, saved at version {version}); the gradient would be wrong. "
+                "Clone the tensor before changing it, or change it after backward.")
+
+
+def _apply_rule(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...]:
+    """One op's cotangents for its inputs: the raw array backward when allowed, else the
+    differentiable VJP rule."""
+    op = node.op
+    if node.freed:
+        raise _freed_error(node)
+    if node.versions is not None:
+        _check_versions(node)
+    if raw_ok and op.raw_vjp_rule is not None:
+        raw = op.raw_vjp_rule(node, g.data)
+        return tuple([None if a is None else Tensor._from_op(a, None) for a in raw])
+    if op.vjp_rule is None:
+        raise MissingRuleError(f"{op.name}: no VJP rule, so a gradient cannot flow through it "
+                               f"(op created at {node.where()})")
+    grads = op.vjp_rule(node, g)
+    return (grads,) if isinstance(grads, Tensor) or grads is None else grads
+
+
+def _apply_checked(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...]:
+    # Inside detect_anomaly the rule's own ops are not checked one by one: a NaN is
+    # reported once, as this op's backward, with where this op was created.
+    state.anomaly = False
+    try:
+        return _apply_rule(node, g, raw_ok)
+    finally:
+        state.anomaly = True
 
 
 def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: bool = False,
@@ -95,7 +138,9 @@ def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: boo
     collector_was_on = gc.isenabled()
     gc.disable()
     try:
-        return _reverse_pass(roots, grads, retain_graph, create_graph, batch_shape, targets)
+        with set_grad_enabled(create_graph):
+            return _reverse_pass(roots, grads, retain_graph, create_graph, batch_shape,
+                                 targets)
     finally:
         if collector_was_on:
             gc.enable()
@@ -104,92 +149,66 @@ def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: boo
 def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool,
                   create_graph: bool, batch_shape: tuple[int, ...],
                   targets: Sequence[Tensor] | None) -> list[Tensor | None] | None:
-    node_grads: dict[Node, Tensor] = {}
-    leaf_grads: dict[int, Tensor] = {}
-    leaves: dict[int, Tensor] = {}
-    root_nodes: list[Node] = []
+    cotangents: dict[Any, Tensor] = {}
+    root_nodes = []
+    for root, grad in zip(roots, grads):
+        g = _seed(root, grad, batch_shape)
+        if root.requires_grad or targets is not None:
+            node = grad_node(root)
+            _accumulate(cotangents, node, g)
+            root_nodes.append(node)
 
-    with set_grad_enabled(create_graph):
-        for root, grad in zip(roots, grads):
-            g = _seed(root, grad)
-            if g.shape != batch_shape + root.shape:
-                raise ShapeError(f"backward: grad has shape {g.shape}, expected "
-                                 f"{batch_shape + root.shape} (the output's shape)")
-            if root._node is not None:
-                _accumulate(node_grads, root._node, g)
-                root_nodes.append(root._node)
-            elif root.requires_grad or targets is not None:
-                _accumulate(leaf_grads, id(root), g)
-                leaves[id(root)] = root
-
-        target_nodes: dict[Node, int] = {}
-        if targets is not None:
-            for i, t in enumerate(targets):
-                if t._node is not None:
-                    target_nodes[t._node] = i
-        captured: list[Tensor | None] = [None] * (len(targets) if targets is not None else 0)
-
-        # A target's cotangent is all that is asked for: the pass stops there, so a
-        # transform never walks (or frees) the graph that produced its arguments.
-        pending = _toposort(root_nodes, target_nodes)
-        ready = [n for n in dict.fromkeys(root_nodes) if pending[n] == 0]
-        anomaly = state.anomaly
-        while ready:
-            node = ready.pop()
-            g = node_grads.pop(node, None)
-            if node in target_nodes:
-                captured[target_nodes[node]] = g
-                continue
+    # A target's cotangent is all that is asked for: the pass stops there, so a
+    # transform never walks (or frees) the graph that produced its arguments.
+    stop_at = {} if targets is None else {grad_node(t): i for i, t in enumerate(targets)}
+    pending = _schedule(root_nodes, stop_at)
+    ready = [n for n in dict.fromkeys(root_nodes) if pending[n] == 0]
+    leaf_grads: list[tuple[AccumulateGrad, Tensor]] = []
+    captured: list[Tensor | None] = [None] * len(stop_at)
+    anomaly = state.anomaly
+    raw_ok = not create_graph and not state.fw_levels and not batch_shape
+    apply = _apply_checked if anomaly else _apply_rule
+    while ready:
+        node = ready.pop()
+        g = cotangents.pop(node, None)
+        if node in stop_at:
+            captured[stop_at[node]] = g
+            continue
+        if type(node) is AccumulateGrad:
             if g is not None:
-                if node.freed:
-                    raise _freed_error(node)
+                leaf_grads.append((node, g))
+            continue
+        in_grads = apply(node, g, raw_ok) if g is not None else (None,) * len(node.edges)
+        for parent, gi, shape, dtype in zip(node.edges, in_grads, node.in_shapes,
+                                            node.in_dtypes):
+            if parent is None:
+                continue
+            if gi is not None:
+                if gi.shape != shape or batch_shape:
+                    gi = fit_to_shape(gi, shape, batch_shape)
+                if gi.dtype != dtype:
+                    gi = gi.astype(dtype)
                 if anomaly:
-                    # the rule's own ops are not checked one by one: a NaN is reported
-                    # once, as this op's backward, with where this op was created
-                    state.anomaly = False
-                    try:
-                        in_grads = node.op.vjp_rule(node, g)
-                    finally:
-                        state.anomaly = True
-                else:
-                    in_grads = node.op.vjp_rule(node, g)
-                if isinstance(in_grads, Tensor) or in_grads is None:
-                    in_grads = (in_grads,)
-            else:
-                in_grads = (None,) * len(node.edges)
-            for parent, gi, shape, dtype in zip(node.edges, in_grads, node.in_shapes,
-                                                node.in_dtypes):
-                if parent is None:
-                    continue
-                if gi is not None:
-                    if gi.shape != shape or batch_shape:
-                        gi = fit_to_shape(gi, shape, batch_shape)
-                    if gi.dtype != dtype:
-                        gi = gi.astype(dtype)
-                    if anomaly:
-                        check_finite(node.op.name, "backward", gi.data, node.where())
-                if type(parent) is Node:
-                    if gi is not None:
-                        _accumulate(node_grads, parent, gi)
-                    pending[parent] -= 1
-                    if pending[parent] == 0:
-                        ready.append(parent)
-                elif gi is not None:
-                    _accumulate(leaf_grads, id(parent), gi)
-                    leaves[id(parent)] = parent
-            if not retain_graph:
-                node.release()
+                    check_finite(node.op.name, "backward", gi.data, node.where())
+                _accumulate(cotangents, parent, gi)
+            pending[parent] -= 1
+            if pending[parent] == 0:
+                ready.append(parent)
+        if not retain_graph:
+            node.release()
 
     if targets is not None:
-        for i, t in enumerate(targets):
-            if t._node is None:
-                captured[i] = leaf_grads.get(id(t))
         return captured
-    for key, g in leaf_grads.items():
-        leaf = leaves[key]
-        if not leaf.requires_grad:
+    _finish(leaf_grads, create_graph)
+    return None
+
+
+def _finish(leaf_grads: list[tuple[AccumulateGrad, Tensor]], create_graph: bool) -> None:
+    """Add each leaf's summed cotangent into its ``.grad``."""
+    for acc, g in leaf_grads:
+        leaf = acc.leaf
+        if leaf is None or not leaf.requires_grad:
             continue
         if not create_graph:
             g = g.detach()
         leaf.grad = g if leaf.grad is None else leaf.grad + g
-    return None

@@ -1,4 +1,4 @@
-"""Thread-local switches read on every op call: grad recording, forward level, anomaly checks."""
+"""Thread-local switches read on every op call: grad recording, forward levels, anomaly checks."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from collections.abc import Iterator
 class _ModeState(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
-        # id of the active forward-mode (JVP) level, or None. A tensor's tangent is
-        # valid only while its level is the active one.
-        self.fw_level: int | None = None
-        self.fw_batch_ndim = 0  # leading batch axes every tangent of the level carries
+        # Active forward-mode (JVP) levels, oldest first. A tensor's tangent for a level
+        # is seen only while that level is active; nested jvp opens a newer level.
+        self.fw_levels: tuple[int, ...] = ()
+        # leading batch axes every tangent of a level carries (vectorized jacfwd)
+        self.fw_batch_ndim: dict[int, int] = {}
         self.anomaly = False
 
 
@@ -23,6 +24,7 @@ _level_ids = itertools.count(1)
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops applied now record a graph for reverse mode (thread-local)."""
     return state.grad_enabled
 
 
@@ -37,55 +39,72 @@ def _grad_mode(enabled: bool) -> Iterator[None]:
 
 
 def no_grad() -> contextlib.AbstractContextManager[None]:
-    """Ops inside record no graph (thread-local)."""
+    """Context manager: ops inside record no graph (thread-local).
+
+    Examples
+    --------
+    >>> import gpuchain as gc
+    >>> w = gc.tensor([1.0, 2.0], requires_grad=True)
+    >>> with gc.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
     return _grad_mode(False)
 
 
 def enable_grad() -> contextlib.AbstractContextManager[None]:
-    """Re-enable recording inside a no_grad block (thread-local)."""
+    """Context manager: re-enable graph recording inside a ``no_grad`` block (thread-local)."""
     return _grad_mode(True)
 
 
 def set_grad_enabled(enabled: bool) -> contextlib.AbstractContextManager[None]:
+    """Context manager: set graph recording on or off for its body (thread-local)."""
     return _grad_mode(enabled)
 
 
 @contextlib.contextmanager
 def forward_level(batch_ndim: int = 0) -> Iterator[int]:
-    """Open a forward-mode level; tangents attached inside it are seen only by it.
+    """Open a new forward-mode level; tangents attached inside it are seen only by it.
 
-    ``batch_ndim`` leading axes of every tangent index a batch of directions.
+    Levels nest: a level opened inside another gets a distinct id, so tangents of
+    different levels never mix (``jvp`` inside ``jvp``, ``jacfwd(jacfwd(f))``).
+    ``batch_ndim`` leading axes of every tangent of this level index a batch of
+    directions.
     """
-    if state.fw_level is not None:
-        raise NotImplementedError(
-            "nested forward mode (jvp/jacfwd inside jvp/jacfwd) is not supported; "
-            "compose forward mode with reverse mode instead (e.g. jacfwd(grad(f)))"
-        )
     level = next(_level_ids)
-    state.fw_level = level
-    state.fw_batch_ndim = batch_ndim
+    previous = state.fw_levels
+    state.fw_levels = previous + (level,)
+    state.fw_batch_ndim[level] = batch_ndim
     try:
         yield level
     finally:
-        state.fw_level = None
-        state.fw_batch_ndim = 0
+        state.fw_levels = previous
+        del state.fw_batch_ndim[level]
 
 
 @contextlib.contextmanager
-def paused_forward() -> Iterator[None]:
-    """Evaluate JVP rules without differentiating them again in the same level."""
-    previous = state.fw_level
-    state.fw_level = None
+def active_levels(levels: tuple[int, ...]) -> Iterator[None]:
+    """Run the body with only ``levels`` active: a JVP rule of level L runs with L and
+    every newer level paused, so it is differentiated by the older levels only."""
+    previous = state.fw_levels
+    state.fw_levels = levels
     try:
         yield
     finally:
-        state.fw_level = previous
+        state.fw_levels = previous
+
+
+def paused_forward() -> contextlib.AbstractContextManager[None]:
+    """Run the body with every forward-mode level paused."""
+    return active_levels(())
 
 
 @contextlib.contextmanager
 def detect_anomaly() -> Iterator[None]:
-    """Inside, the first op whose forward or backward gives NaN/Inf raises AnomalyError,
-    naming the op and the line that created it."""
+    """Context manager: the first op whose forward or backward gives NaN/Inf raises
+    :class:`~gpuchain.AnomalyError`, naming the op and the line that created it; a
+    gradient that must flow through an op with no VJP rule raises too."""
     previous = state.anomaly
     state.anomaly = True
     try:

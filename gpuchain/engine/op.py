@@ -1,109 +1,264 @@
-"""Op definitions and the hot path that applies one.
+"""Primitives and the hot path that applies one.
 
-An op is defined in one place: its forward (array code written against ``xp``), its
-VJP rule and its JVP rule, plus an optional faster CUDA forward. Rules are written
-with gpuchain ops on Tensors, so a backward pass is itself differentiable.
+A primitive is defined in one place: its forward (array code written against ``xp``),
+its derivative, an optional faster CUDA forward and an optional raw array backward.
 
 Rule contract
 -------------
-``vjp(ctx, g)`` returns one cotangent per tensor input (``None`` where zero).
-``jvp(ctx, tangents)`` returns the output tangent; ``tangents`` has ``None`` where an
-input carries none. ``ctx`` gives ``inputs`` (Tensors, when the op saves them),
-``out`` (the output Tensor, when saved), ``params`` and ``residuals``.
+- ``@p.deriv``: for ops that act elementwise (each output element depends on the
+  matching element of each broadcast input). The rule returns the partial derivative of
+  the output with respect to each input (one Tensor for a unary op, a tuple otherwise;
+  ``1``/``-1`` for a constant partial, ``None`` for a zero one), computed from the saved
+  values named by ``save`` (the output ``y`` for ``save="output"``, the inputs for
+  ``"inputs"``, ``y`` then the inputs for ``"both"``). A rule with a ``wrt`` keyword is
+  told which partials are needed. The engine turns the partials into both the VJP
+  (``g * ∂``) and the JVP (``Σ ṫ * ∂``).
+- ``@p.vjp`` / ``@p.jvp``: explicit rules for every other op. ``vjp(ctx, g)`` returns one
+  cotangent per input (``None`` where zero); ``jvp(ctx, tangents)`` returns the output
+  tangent (``tangents`` holds ``None`` where an input carries none). Both are written with
+  gpuchain ops on Tensors, so they are differentiable again.
+- ``@p.raw_vjp``: optional array-level backward, like PyTorch's once-differentiable
+  backward: ``raw_vjp(ctx, g_array)`` returns arrays (or ``None``). The engine calls it only
+  when no graph is being recorded, no forward-mode level is active and the cotangent has
+  no batch axes; otherwise it calls the differentiable ``vjp`` rule.
+- ``ctx`` gives ``inputs`` (Tensors, when saved), ``out`` (the output Tensor, when saved),
+  ``params``, ``residuals`` (from a forward declared with ``residuals=True``), ``in_shapes``
+  and ``needs_grad(i)``.
 
-Cotangents and tangents may carry extra *leading* batch axes (a batch of basis
-vectors for vectorized Jacobians), so rules index axes from the right and never
-assume ``g.shape == out.shape``. Un-broadcasting to each input's shape is done
-once, in the engine.
+Cotangents and tangents may carry extra *leading* batch axes (a batch of basis vectors
+for vectorized Jacobians), so rules index axes from the right and never assume
+``g.shape == out.shape``. Un-broadcasting to each input's shape is done once, in the
+engine.
 """
 
 from __future__ import annotations
 
+import inspect
 import traceback
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from gpuchain.backend import is_cupy_array
-from gpuchain.engine.mode import paused_forward, state
+from gpuchain.engine.mode import active_levels, state
 from gpuchain.engine.tensor import Tensor, coerce_inputs
-from gpuchain.errors import AnomalyError, DeviceMismatchError, ShapeError
+from gpuchain.errors import (
+    AnomalyError,
+    DeviceMismatchError,
+    GpuchainError,
+    MissingRuleError,
+    ShapeError,
+)
 
-REGISTRY: dict[str, Op] = {}
+REGISTRY: dict[str, Primitive] = {}
 
 SAVE_CHOICES = ("inputs", "output", "both", "none")
 
 
-class Op:
-    """A differentiable primitive; calling it applies it to Tensors."""
+class Primitive:
+    """A differentiable primitive; calling it applies it to Tensors.
 
-    __slots__ = ("name", "forward", "cuda_forward", "vjp_rule", "jvp_rule", "save",
-                 "has_residuals", "elementwise")
+    Made by :func:`defop`; user code calls the public function built on it (for example
+    ``gc.tanh``), not the primitive itself.
+    """
+
+    __slots__ = ("name", "forward", "cuda_forward", "vjp_rule", "jvp_rule", "raw_vjp_rule",
+                 "deriv_rule", "deriv_params", "save", "has_residuals", "broadcasts")
 
     def __init__(self, name: str, forward: Callable[..., Any], *, save: str = "inputs",
-                 residuals: bool = False, elementwise: bool = False) -> None:
+                 residuals: bool = False, broadcasts: bool = False) -> None:
         if save not in SAVE_CHOICES:
-            raise ValueError(f"op {name}: save must be one of {SAVE_CHOICES}")
+            raise ValueError(f"op {name}: save must be one of {SAVE_CHOICES}, got {save!r}")
         self.name = name
         self.forward = forward
         self.cuda_forward: Callable[..., Any] | None = None
         self.vjp_rule: Callable[..., Any] | None = None
         self.jvp_rule: Callable[..., Any] | None = None
+        self.raw_vjp_rule: Callable[..., Any] | None = None
+        self.deriv_rule: Callable[..., Any] | None = None
+        self.deriv_params = False  # whether the deriv rule takes the op's params
         self.save = save
         self.has_residuals = residuals
-        # Elementwise ops broadcast their inputs; forward mode then aligns a lower-rank
-        # input's tangent with the output before calling the JVP rule.
-        self.elementwise = elementwise
+        # The op broadcasts its inputs against each other; forward mode then aligns a
+        # lower-rank input's tangent with the output before calling the JVP rule.
+        self.broadcasts = broadcasts
 
     def vjp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: the reverse-mode rule ``rule(ctx, g) -> cotangents``."""
         self.vjp_rule = rule
         return rule
 
     def jvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: the forward-mode rule ``rule(ctx, tangents) -> tangent``."""
         self.jvp_rule = rule
         return rule
 
+    def raw_vjp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: an optional non-differentiable array-level backward (fast path)."""
+        self.raw_vjp_rule = rule
+        return rule
+
     def cuda(self, forward: Callable[..., Any]) -> Callable[..., Any]:
-        """Attach a faster forward used when the arrays are CuPy arrays."""
+        """Decorator: a faster forward used when the arrays are CuPy arrays."""
         self.cuda_forward = forward
         return forward
+
+    def deriv(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: the partial derivatives of an elementwise op, written once; both the
+        VJP and the JVP rules are derived from them (see the module docstring)."""
+        self.deriv_rule = rule
+        self.vjp_rule, self.jvp_rule = _rules_from_partials(self, rule)
+        return rule
+
+    def partials(self, *saved: Tensor, **params: Any) -> Any:
+        """The deriv rule's partial derivatives at ``saved`` (what ``save`` names)."""
+        return self.deriv_rule(*saved, **(params if self.deriv_params else {}))
 
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         for x in inputs:
             if type(x) is not Tensor:
-                inputs = _coerce(inputs)
+                try:
+                    inputs = _coerce(inputs)
+                except GpuchainError as exc:
+                    exc.args = (f"{self.name}: {exc}",)
+                    raise
                 break
         return apply(self, inputs, params)
 
     def __repr__(self) -> str:
-        return f"<gpuchain op {self.name}>"
+        return f"<gpuchain primitive {self.name}>"
 
 
 def defop(name: str, *, save: str = "inputs", residuals: bool = False,
-          elementwise: bool = False) -> Callable[[Callable[..., Any]], Op]:
-    """Decorator: register ``forward(xp, *arrays, **params)`` as op ``name``."""
+          broadcasts: bool = False) -> Callable[[Callable[..., Any]], Primitive]:
+    """Decorator: register ``forward(xp, *arrays, **params)`` as the primitive ``name``.
 
-    def register(forward: Callable[..., Any]) -> Op:
+    ``save`` names what the rules read (``"inputs"``, ``"output"``, ``"both"`` or
+    ``"none"``); ``residuals=True`` means the forward returns ``(result, residuals)``;
+    ``broadcasts=True`` means the inputs broadcast against each other. Defining a name
+    again replaces the earlier primitive with a warning (a notebook cell run twice).
+    """
+
+    def register(forward: Callable[..., Any]) -> Primitive:
         if name in REGISTRY:
-            raise ValueError(f"op {name!r} is defined twice")
-        op = Op(name, forward, save=save, residuals=residuals, elementwise=elementwise)
+            warnings.warn(f"gpuchain op {name!r} is defined again; the new definition "
+                          "replaces the old one", RuntimeWarning, stacklevel=2)
+        op = Primitive(name, forward, save=save, residuals=residuals, broadcasts=broadcasts)
         REGISTRY[name] = op
         return op
 
     return register
 
 
+# --- rules from partial derivatives ------------------------------------------------------
+
+def _times(g: Tensor, partial: Any) -> Tensor | None:
+    if partial is None:
+        return None
+    if type(partial) is int:
+        return g if partial == 1 else -g if partial == -1 else g * partial
+    return g * partial
+
+
+def _rules_from_partials(op: Primitive, rule: Callable[..., Any]
+                         ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    signature = inspect.signature(rule).parameters
+    takes_wrt = "wrt" in signature
+    takes_params = any(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD)
+                       for n, p in signature.items() if n != "wrt")
+    op.deriv_params = takes_params
+    save = op.save
+
+    def partials(ctx: Any, wrt: tuple[bool, ...]) -> Any:
+        if save == "output":
+            args: tuple = (ctx.out,)
+        elif save == "inputs":
+            args = tuple(ctx.inputs)
+        elif save == "both":
+            args = (ctx.out, *ctx.inputs)
+        else:
+            args = ()
+        kwargs = ctx.params if takes_params else {}
+        return rule(*args, wrt=wrt, **kwargs) if takes_wrt else rule(*args, **kwargs)
+
+    def vjp_rule(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        n = len(ctx.in_shapes)
+        if n == 1:
+            return (_times(g, partials(ctx, (True,))),)
+        wrt = tuple([ctx.needs_grad(i) for i in range(n)])
+        return tuple([_times(g, d) if w else None for d, w in zip(partials(ctx, wrt), wrt)])
+
+    def jvp_rule(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
+        if len(tangents) == 1:
+            return _times(tangents[0], partials(ctx, (True,)))
+        wrt = tuple([t is not None for t in tangents])
+        total = None
+        for t, d in zip(tangents, partials(ctx, wrt)):
+            if t is not None:
+                term = _times(t, d)
+                if term is not None:
+                    total = term if total is None else total + term
+        return total
+
+    vjp_rule.__qualname__ = f"{op.name}.vjp (from deriv)"
+    jvp_rule.__qualname__ = f"{op.name}.jvp (from deriv)"
+    return vjp_rule, jvp_rule
+
+
+# --- graph nodes ---------------------------------------------------------------------------
+
 class Node:
-    """One recorded op application: the context its VJP rule reads."""
+    """One recorded op application: the context its VJP rule reads.
+
+    Parameters
+    ----------
+    op : Primitive
+        The primitive applied.
+    params : dict
+        Its non-tensor arguments.
+    edges : tuple of Node, AccumulateGrad or None
+        Where each input's cotangent goes (``None``: the input needs none).
+    in_shapes, in_dtypes : tuple
+        Each input's shape and dtype (the engine fits cotangents to them).
+    inputs : tuple of Tensor or None
+        The inputs, when the op saves them.
+    out_data : array or None
+        The output's array, when the op saves it (the output Tensor is rebuilt on
+        access, so a node never forms a reference cycle with its own output).
+    residuals : Any
+        Extra values the forward returned for the rules.
+    versions : tuple of int or None
+        The saved inputs' version counters at record time (in-place changes are caught).
+    created_at : str or None
+        Where the op was applied (recorded inside ``gc.detect_anomaly()``).
+    """
 
     __slots__ = ("op", "params", "edges", "inputs", "residuals", "in_shapes", "in_dtypes",
-                 "_out_data", "_out_fw", "freed", "created_at", "__weakref__")
+                 "_out_data", "_out_fw", "versions", "freed", "created_at", "__weakref__")
+
+    def __init__(self, op: Primitive, params: dict[str, Any], edges: tuple[Any, ...],
+                 in_shapes: tuple[tuple[int, ...], ...], in_dtypes: tuple[Any, ...],
+                 inputs: tuple[Tensor, ...] | None, out_data: Any, residuals: Any,
+                 versions: tuple[int, ...] | None, created_at: str | None) -> None:
+        self.op = op
+        self.params = params
+        self.edges = edges
+        self.in_shapes = in_shapes
+        self.in_dtypes = in_dtypes
+        self.inputs = inputs
+        self._out_data = out_data
+        self._out_fw = None
+        self.residuals = residuals
+        self.versions = versions
+        self.freed = False
+        self.created_at = created_at
 
     @property
     def out(self) -> Tensor:
-        # The output is rebuilt on access instead of stored, so a node never keeps a
-        # reference cycle with its own output tensor.
+        """The op's output (rebuilt from the saved array)."""
         if self._out_data is None:
             raise RuntimeError(f"op {self.op.name}: its output was not saved")
         t = Tensor._from_op(self._out_data, self)
@@ -115,6 +270,7 @@ class Node:
         return self.edges[i] is not None
 
     def release(self) -> None:
+        """Drop the saved values (after a backward without ``retain_graph``)."""
         self.inputs = None
         self.residuals = None
         self._out_data = None
@@ -122,7 +278,44 @@ class Node:
         self.freed = True
 
     def where(self) -> str:
+        """Where the op was applied, for error messages."""
         return self.created_at or "(creation site not recorded; run inside gc.detect_anomaly())"
+
+    def __repr__(self) -> str:
+        return f"<Node {self.op.name} inputs={[tuple(s) for s in self.in_shapes]}>"
+
+
+class AccumulateGrad:
+    """The graph node of a leaf tensor: the reverse pass sums the leaf's cotangents here.
+
+    It refers to its leaf weakly (the leaf holds the node), so no reference cycle forms.
+    """
+
+    __slots__ = ("_leaf", "__weakref__")
+    edges: tuple[()] = ()
+
+    def __init__(self, leaf: Tensor) -> None:
+        self._leaf = weakref.ref(leaf)
+
+    @property
+    def leaf(self) -> Tensor | None:
+        """The leaf tensor, or None once it has been garbage-collected."""
+        return self._leaf()
+
+    def __repr__(self) -> str:
+        leaf = self._leaf()
+        return f"<AccumulateGrad {None if leaf is None else tuple(leaf.shape)}>"
+
+
+def grad_node(t: Tensor) -> Node | AccumulateGrad:
+    """The node a cotangent for ``t`` flows into: its op's node, or its accumulator."""
+    node = t._node
+    if node is not None:
+        return node
+    acc = t._acc
+    if acc is None:
+        acc = t._acc = AccumulateGrad(t)
+    return acc
 
 
 class _ForwardCtx:
@@ -145,6 +338,8 @@ class _ForwardCtx:
         return True
 
 
+# --- the hot path --------------------------------------------------------------------------
+
 def _coerce(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     # Fast path for the commonest mix, a NumPy-backed tensor and a Python float or int
     # (``y * 0.5``): the constant takes the tensor's floating dtype without a general
@@ -160,7 +355,8 @@ def _coerce(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     return coerce_inputs(inputs)
 
 
-def _describe(arrays: list[Any]) -> str:
+def describe(arrays: Any) -> str:
+    """``numpy float32(3, 4), cupy float32(4,)``: the device, dtype and shape of each array."""
     return ", ".join(f"{'cupy' if is_cupy_array(a) else 'numpy'} {a.dtype}{tuple(a.shape)}"
                      for a in arrays)
 
@@ -168,12 +364,12 @@ def _describe(arrays: list[Any]) -> str:
 _new_tensor = object.__new__
 
 
-def _array_module(op: Op, arrays: tuple[Any, ...]) -> Any:
+def _array_module(op: Primitive, arrays: tuple[Any, ...]) -> Any:
     first = type(arrays[0])
     for a in arrays[1:]:
         if type(a) is not first:
             raise DeviceMismatchError(
-                f"{op.name}: inputs live on different devices ({_describe(arrays)}); "
+                f"{op.name}: inputs live on different devices ({describe(arrays)}); "
                 "move them with .to('cpu') or .to('cuda') first")
     if first is np.ndarray:
         return np
@@ -200,62 +396,81 @@ def check_finite(op_name: str, phase: str, array: Any, site: str | None) -> None
         raise AnomalyError(f"{op_name}: {phase} produced NaN or Inf (op created at {site})")
 
 
-def _align_tangent(tangent: Tensor | None, in_ndim: int, out_ndim: int, batch_ndim: int
-                   ) -> Tensor | None:
-    if tangent is None or in_ndim == out_ndim:
-        return tangent
-    shape = tangent.shape
-    return tangent.reshape(shape[:batch_ndim] + (1,) * (out_ndim - in_ndim) + shape[batch_ndim:])
-
-
-def _record(op: Op, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...], params: dict,
-            out: Tensor, residuals: Any, site: str | None) -> None:
-    node = Node()
-    node.op = op
-    node.params = params
+def _record(op: Primitive, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...],
+            params: dict, out: Tensor, residuals: Any, site: str | None) -> None:
     if len(inputs) == 1:
-        x = inputs[0]
-        node.edges = (x._node if x._node is not None else x,)
+        edges: tuple[Any, ...] = (grad_node(inputs[0]),)
         a = arrays[0]
-        node.in_shapes = (a.shape,)
-        node.in_dtypes = (a.dtype,)
+        in_shapes: tuple = (a.shape,)
+        in_dtypes: tuple = (a.dtype,)
     else:
-        node.edges = tuple([(t._node if t._node is not None else t) if t.requires_grad
-                            else None for t in inputs])
-        node.in_shapes = tuple([a.shape for a in arrays])
-        node.in_dtypes = tuple([a.dtype for a in arrays])
+        edges = tuple([grad_node(t) if t.requires_grad else None for t in inputs])
+        in_shapes = tuple([a.shape for a in arrays])
+        in_dtypes = tuple([a.dtype for a in arrays])
     save = op.save
-    node.inputs = inputs if save == "inputs" or save == "both" else None
-    node._out_data = out.data if save == "output" or save == "both" else None
-    node._out_fw = None
-    node.residuals = residuals
-    node.freed = False
-    node.created_at = site
-    out._node = node
+    saves_inputs = save == "inputs" or save == "both"
+    out._node = Node(op, params, edges, in_shapes, in_dtypes,
+                     inputs if saves_inputs else None,
+                     out.data if save == "output" or save == "both" else None,
+                     residuals,
+                     tuple([t._version for t in inputs]) if saves_inputs else None,
+                     site)
     out.requires_grad = True
 
 
-def _propagate_tangents(op: Op, inputs: tuple[Tensor, ...], params: dict, out: Tensor,
-                        residuals: Any, level: int) -> None:
-    tangents = [t._fw[1] if t._fw is not None and t._fw[0] == level else None for t in inputs]
-    if all(tan is None for tan in tangents):
-        return
-    if op.jvp_rule is None:
-        raise NotImplementedError(f"{op.name}: no JVP rule (forward mode)")
-    ctx = _ForwardCtx(inputs, out, params, residuals)
-    with paused_forward():
-        if op.elementwise:
-            nb = state.fw_batch_ndim
-            tangents = [_align_tangent(tan, t.ndim, out.ndim, nb)
-                        for tan, t in zip(tangents, inputs)]
-        tangent_out = op.jvp_rule(ctx, tangents)
-    if tangent_out is not None:
-        out._fw = (level, tangent_out)
-        if out._node is not None and out._node._out_data is not None:
-            out._node._out_fw = out._fw
+def tangent(t: Tensor, level: int) -> Tensor | None:
+    """``t``'s tangent at forward-mode ``level`` (None when it carries none)."""
+    fw = t._fw
+    return None if fw is None else fw.get(level)
 
 
-def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
+def set_tangent(t: Tensor, level: int, tan: Tensor | None) -> None:
+    """Attach ``tan`` as ``t``'s tangent at ``level`` (None removes it)."""
+    fw = dict(t._fw) if t._fw else {}
+    if tan is None:
+        fw.pop(level, None)
+    else:
+        fw[level] = tan
+    t._fw = fw or None
+
+
+def _align_tangent(tan: Tensor | None, in_ndim: int, out_ndim: int, batch_ndim: int
+                   ) -> Tensor | None:
+    if tan is None or in_ndim == out_ndim:
+        return tan
+    shape = tan.shape
+    return tan.reshape(shape[:batch_ndim] + (1,) * (out_ndim - in_ndim) + shape[batch_ndim:])
+
+
+def _propagate_tangents(op: Primitive, inputs: tuple[Tensor, ...], params: dict, out: Tensor,
+                        residuals: Any, levels: tuple[int, ...]) -> None:
+    # Oldest level first: a newer level's rule may read the output, whose tangents at
+    # the older levels must then already be attached (nested forward mode).
+    ctx = None
+    for i, level in enumerate(levels):
+        tangents = [tangent(t, level) for t in inputs]
+        if all(tan is None for tan in tangents):
+            continue
+        if op.jvp_rule is None:
+            raise MissingRuleError(f"{op.name}: no JVP rule, so forward mode cannot "
+                                   "differentiate through it")
+        if ctx is None:
+            ctx = _ForwardCtx(inputs, out, params, residuals)
+        nb = state.fw_batch_ndim[level]
+        with active_levels(levels[:i]):
+            if op.broadcasts:
+                tangents = [_align_tangent(tan, t.ndim, out.ndim, nb)
+                            for tan, t in zip(tangents, inputs)]
+            tan_out = op.jvp_rule(ctx, tangents)
+            if tan_out is not None and tan_out.shape[nb:] != out.shape:
+                tan_out = tan_out.broadcast_to(tan_out.shape[:nb] + out.shape)
+        if tan_out is not None:
+            set_tangent(out, level, tan_out)
+    if out._node is not None and out._node._out_data is not None:
+        out._node._out_fw = out._fw
+
+
+def apply(op: Primitive, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
     """The hot path: unwrap, pick xp, run the forward, wrap, record, propagate tangents."""
     if len(inputs) == 1:
         arrays = (inputs[0].data,)
@@ -266,12 +481,12 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
             else _array_module(op, arrays)
     else:
         arrays = tuple([t.data for t in inputs])
-        xp = _array_module(op, arrays)
+        xp = _array_module(op, arrays) if arrays else np
     forward = op.forward if xp is np or op.cuda_forward is None else op.cuda_forward
     try:
         result = forward(xp, *arrays, **params)
     except (ValueError, IndexError) as exc:
-        raise ShapeError(f"{op.name}: cannot apply to {_describe(arrays)}: {exc}") from exc
+        raise ShapeError(f"{op.name}: cannot apply to {describe(arrays)}: {exc}") from exc
     residuals = None
     if op.has_residuals:
         result, residuals = result
@@ -280,20 +495,21 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
     # Tensor._from_op(result, None), inlined: this line runs once per op call
     out = _new_tensor(Tensor)
     out.data = result
-    out.grad = out._node = out._fw = None
+    out.grad = out._node = out._fw = out._acc = None
     out.requires_grad = False
+    out._version = 0
 
     st = state
-    grad_enabled, level, anomaly = st.grad_enabled, st.fw_level, st.anomaly
+    grad_enabled, levels, anomaly = st.grad_enabled, st.fw_levels, st.anomaly
     site = None
     if anomaly:
         site = _caller_site()
         check_finite(op.name, "forward", result, site)
-    if grad_enabled and op.vjp_rule is not None:
+    if grad_enabled and (op.vjp_rule is not None or result.dtype.kind in "fc"):
         for t in inputs:
             if t.requires_grad:
                 _record(op, inputs, arrays, params, out, residuals, site)
                 break
-    if level is not None:
-        _propagate_tangents(op, inputs, params, out, residuals, level)
+    if levels:
+        _propagate_tangents(op, inputs, params, out, residuals, levels)
     return out

@@ -1,11 +1,13 @@
 """The Tensor: an array (NumPy or CuPy) plus what reverse and forward mode need.
 
-Arithmetic operators and array-style methods are installed by ``gpuchain.ops`` (which
-imports this module), so the engine never imports the ops it is used by.
+The class declares its whole surface. Arithmetic and array methods delegate to the
+public op functions of :mod:`gpuchain.ops` (imported on first use, so the engine does
+not import the ops layer at import time); the reverse pass needs none of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,13 +20,52 @@ from gpuchain.backend import (
     is_cupy_array,
     move_array,
 )
-from gpuchain.errors import DTypeError
+from gpuchain.errors import DTypeError, ShapeError
+
+
+class _LazyOps:
+    """Stands in for :mod:`gpuchain.ops` until its first use, then replaces itself."""
+
+    def __getattr__(self, name: str) -> Any:
+        from gpuchain import ops
+
+        globals()["_ops"] = ops
+        return getattr(ops, name)
+
+
+_ops: Any = _LazyOps()
+
+
+def _shape_args(args: tuple[Any, ...]) -> Any:
+    """``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` alike."""
+    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+        return args[0]
+    return args
 
 
 class Tensor:
-    """An n-dimensional array that records the ops applied to it for differentiation."""
+    """An n-dimensional array that records the ops applied to it for differentiation.
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_fw", "__weakref__")
+    Parameters
+    ----------
+    data : array_like
+        A NumPy or CuPy array (kept as is, not copied) or Python data.
+    requires_grad : bool
+        Whether reverse mode should compute a gradient for this tensor (leaves only;
+        floating dtypes only).
+
+    Attributes
+    ----------
+    data : ndarray
+        The array (NumPy or CuPy).
+    grad : Tensor or None
+        The accumulated gradient of a leaf after ``backward()``.
+    requires_grad : bool
+        Whether ops on this tensor are recorded for reverse mode.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_acc", "_fw", "_version",
+                 "__weakref__")
     _is_tensor = True
     # NumPy must defer to Tensor: ``ndarray + Tensor`` calls Tensor.__radd__.
     __array_ufunc__ = None
@@ -36,7 +77,9 @@ class Tensor:
         self.data = data
         self.grad: Tensor | None = None
         self._node = None
+        self._acc = None
         self._fw = None
+        self._version = 0
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -47,40 +90,52 @@ class Tensor:
         t.data = data
         t.grad = None
         t._node = node
+        t._acc = None
         t._fw = None
+        t._version = 0
         t.requires_grad = node is not None
         return t
 
     # --- properties -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The array's dtype."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """Number of dimensions."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return self.data.size
 
     @property
     def device(self) -> str:
+        """``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
         return device_of(self.data)
 
     @property
     def is_leaf(self) -> bool:
+        """True for a tensor no recorded op produced (its gradient lands in ``.grad``)."""
         return self._node is None
 
-    def __len__(self) -> int:
-        return len(self.data)
+    @property
+    def T(self) -> Tensor:
+        """The transpose (axes reversed)."""
+        return _ops.transpose(self)
 
+    # --- autograd ---------------------------------------------------------------------
     def requires_grad_(self, flag: bool = True) -> Tensor:
-        if flag and self.data.dtype.kind not in "fc":
+        """Set ``requires_grad`` in place (leaves only) and return the tensor."""
+        if flag and self.data.dtype.kind != "f":
             raise DTypeError(
                 f"only floating tensors can require grad; this one is {self.data.dtype} "
                 f"with shape {tuple(self.data.shape)} (cast it with .astype('float32'))")
@@ -89,37 +144,60 @@ class Tensor:
         self.requires_grad = flag
         return self
 
-    # --- conversions ------------------------------------------------------------------
     def detach(self) -> Tensor:
         """The same data, cut from the graph (and from forward-mode tangents)."""
         return Tensor._from_op(self.data, None)
 
-    def numpy(self) -> np.ndarray:
-        return move_array(self.data, "cpu")
-
-    def item(self) -> Any:
-        if self.data.size != 1:
-            raise ValueError(f"item(): tensor has {self.data.size} elements, expected 1")
-        return self.data.reshape(()).item()
-
-    def tolist(self) -> Any:
-        return self.numpy().tolist()
-
     def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``)."""
         self.grad = None
 
     def backward(self, grad: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
-        ``retain_graph`` defaults to ``create_graph``: a graph of the gradient refers
-        back to the values this graph saved.
+        Parameters
+        ----------
+        grad : array_like, optional
+            The cotangent seeding the pass; implied as 1 for a one-element output.
+        retain_graph : bool, optional
+            Keep the saved values so the graph can be differentiated again; defaults to
+            ``create_graph`` (a graph of the gradient refers back to them).
+        create_graph : bool
+            Record the backward pass itself, so the gradients are differentiable.
         """
         from gpuchain.engine.backward import backward
 
         if retain_graph is None:
             retain_graph = create_graph
         backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+
+    # --- conversions ------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied from the GPU for CuPy tensors)."""
+        return move_array(self.data, "cpu")
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python scalar."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): tensor has {self.data.size} elements, expected 1")
+        return self.data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        """The data as nested Python lists."""
+        return self.numpy().tolist()
+
+    def to(self, device: str) -> Tensor:
+        """A copy on ``device`` (``"cpu"`` or ``"cuda"``), differentiable; self if already there."""
+        return _ops.to(self, device)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """The tensor cast to ``dtype`` (gradients flow back cast to the original dtype)."""
+        return _ops.astype(self, dtype)
+
+    def copy(self) -> Tensor:
+        """A differentiable copy with its own array."""
+        return _ops.copy(self)
 
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -141,6 +219,12 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of one element can be used as an index; "
+                            f"this one is {self.data.dtype}{tuple(self.data.shape)}")
+        return int(self.item())
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
@@ -148,8 +232,287 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    # --- sequence protocol ------------------------------------------------------------
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
 
-def as_array(data: Any, dtype: Any = None, xp: Any = None) -> Any:
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.data.shape[0]):
+            yield _ops.getitem(self, i)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # --- arithmetic -------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _ops.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _ops.mod(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.negative(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    # --- comparisons (not differentiable: boolean tensors) -------------------------------
+    def __lt__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data < _raw(other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor(self.data <= _raw(other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor(self.data > _raw(other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor(self.data >= _raw(other))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data == _raw(other))
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data != _raw(other))
+
+    # --- array methods (each is the gpuchain function of the same name) -------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis``; see :func:`gpuchain.sum`."""
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis``; see :func:`gpuchain.mean`."""
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis``; see :func:`gpuchain.max`."""
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Minimum over ``axis``; see :func:`gpuchain.min`."""
+        return _ops.min(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Product over ``axis``; see :func:`gpuchain.prod`."""
+        return _ops.prod(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Variance over ``axis``; see :func:`gpuchain.var`."""
+        return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Standard deviation over ``axis``; see :func:`gpuchain.std`."""
+        return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        """Index of the maximum (not differentiable); see :func:`gpuchain.argmax`."""
+        return _ops.argmax(self, axis=axis)
+
+    def argmin(self, axis: int | None = None) -> Tensor:
+        """Index of the minimum (not differentiable); see :func:`gpuchain.argmin`."""
+        return _ops.argmin(self, axis=axis)
+
+    def cumsum(self, axis: int | None = None) -> Tensor:
+        """Cumulative sum; see :func:`gpuchain.cumsum`."""
+        return _ops.cumsum(self, axis=axis)
+
+    def cumprod(self, axis: int | None = None) -> Tensor:
+        """Cumulative product; see :func:`gpuchain.cumprod`."""
+        return _ops.cumprod(self, axis=axis)
+
+    def all(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Whether all elements are true (not differentiable)."""
+        return _ops.all(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Whether any element is true (not differentiable)."""
+        return _ops.any(self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """log(sum(exp(x))) over ``axis``, computed stably; see :func:`gpuchain.logsumexp`."""
+        return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """Softmax along ``axis``; see :func:`gpuchain.softmax`."""
+        return _ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """Log-softmax along ``axis``; see :func:`gpuchain.log_softmax`."""
+        return _ops.log_softmax(self, axis=axis)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (``t.reshape(2, 3)`` or ``t.reshape((2, 3))``)."""
+        return _ops.reshape(self, _shape_args(shape))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes (reversed when none are given)."""
+        axes = _shape_args(axes)
+        return _ops.transpose(self, axes if axes != () else None)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes."""
+        return _ops.swapaxes(self, axis1, axis2)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        """Broadcast to ``shape``; gradients are summed back."""
+        return _ops.broadcast_to(self, shape)
+
+    def flatten(self) -> Tensor:
+        """A 1-D copy of the elements."""
+        return _ops.ravel(self)
+
+    def ravel(self) -> Tensor:
+        """The elements as a 1-D tensor."""
+        return _ops.ravel(self)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        """Drop axes of length 1."""
+        return _ops.squeeze(self, axis=axis)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """Limit the values to [min, max]; see :func:`gpuchain.clip`."""
+        return _ops.clip(self, min, max)
+
+    def dot(self, other: Any) -> Tensor:
+        """Dot product (NumPy's ``dot``)."""
+        return _ops.dot(self, other)
+
+    def sort(self, axis: int = -1) -> Tensor:
+        """Sorted copy along ``axis`` (differentiable: gradients follow the permutation)."""
+        return _ops.sort(self, axis=axis)
+
+    def argsort(self, axis: int = -1) -> Tensor:
+        """Indices that sort along ``axis`` (not differentiable)."""
+        return _ops.argsort(self, axis=axis)
+
+    def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
+        """Repeat each element; see :func:`gpuchain.repeat`."""
+        return _ops.repeat(self, repeats, axis=axis)
+
+    def take(self, indices: Any, axis: int | None = None) -> Tensor:
+        """Elements at ``indices`` along ``axis``; see :func:`gpuchain.take`."""
+        return _ops.take(self, indices, axis=axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal; see :func:`gpuchain.diagonal`."""
+        return _ops.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """Sum of the diagonal; see :func:`gpuchain.trace`."""
+        return _ops.trace(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round to ``decimals`` (derivative 0); see :func:`gpuchain.round`."""
+        return _ops.round(self, decimals=decimals)
+
+    # --- elementwise functions as methods ------------------------------------------------
+    def abs(self) -> Tensor:
+        """|x|, elementwise."""
+        return _ops.abs(self)
+
+    def exp(self) -> Tensor:
+        """e**x, elementwise."""
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        """Natural logarithm, elementwise."""
+        return _ops.log(self)
+
+    def sin(self) -> Tensor:
+        """Sine, elementwise."""
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        """Cosine, elementwise."""
+        return _ops.cos(self)
+
+    def tan(self) -> Tensor:
+        """Tangent, elementwise."""
+        return _ops.tan(self)
+
+    def sqrt(self) -> Tensor:
+        """Square root, elementwise."""
+        return _ops.sqrt(self)
+
+    def square(self) -> Tensor:
+        """x**2, elementwise."""
+        return _ops.square(self)
+
+    def tanh(self) -> Tensor:
+        """Hyperbolic tangent, elementwise."""
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        """Logistic sigmoid 1/(1+e**-x), elementwise."""
+        return _ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        """max(x, 0), elementwise."""
+        return _ops.relu(self)
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+_SUPPORTED_KINDS = "biuf"
+
+
+def _check_kind(arr: Any, data: Any) -> None:
+    kind = arr.dtype.kind
+    if kind in _SUPPORTED_KINDS:
+        return
+    if kind == "c":
+        raise DTypeError(f"complex data ({arr.dtype}) is not supported: gpuchain "
+                         "differentiates real-valued functions only")
+    raise DTypeError(f"cannot make a tensor from {type(data).__name__} data of dtype "
+                     f"{arr.dtype}: expected numbers (bool, int or float)")
+
+
+def as_array(data: Any, dtype: Any = None, xp: Any = None, copy: bool = False) -> Any:
     """Data -> array of the current backend, keeping array dtypes and turning Python
     scalars and lists into the default float dtype."""
     if xp is None:
@@ -157,22 +520,56 @@ def as_array(data: Any, dtype: Any = None, xp: Any = None) -> Any:
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, np.ndarray) or is_cupy_array(data):
+        _check_kind(data, data)
         arr = data if dtype is None else data.astype(dtype, copy=False)
         if xp is not np and isinstance(arr, np.ndarray):
             arr = xp.asarray(arr)
+        elif copy and arr is data:
+            arr = arr.copy()
         return arr
     if isinstance(data, np.generic):
-        return xp.asarray(data, dtype=dtype)
-    arr = np.asarray(data)
+        arr = np.asarray(data)
+        _check_kind(arr, data)
+        return xp.asarray(arr, dtype=dtype)
+    if data is None or isinstance(data, (str, bytes, dict, set)):
+        raise DTypeError(f"cannot make a tensor from {type(data).__name__} "
+                         f"({data!r:.40}): expected numbers, nested lists of numbers or an "
+                         "array")
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:  # ragged nested lists
+        raise ShapeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
+    _check_kind(arr, data)
     if dtype is None:
         dtype = np.dtype(bool) if arr.dtype == bool else get_default_dtype()
     return xp.asarray(arr, dtype=dtype)
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Make a leaf Tensor; NumPy/CuPy arrays keep their dtype, Python data becomes float32
-    (see ``gc.set_default_dtype``)."""
-    return Tensor(as_array(data, dtype), requires_grad=requires_grad)
+    """Make a leaf Tensor from data (always a copy, as ``torch.tensor``).
+
+    Parameters
+    ----------
+    data : array_like
+        NumPy/CuPy arrays keep their dtype; Python numbers and lists become the default
+        float dtype (float32 unless changed with ``gc.set_default_dtype``).
+    dtype : dtype, optional
+        Cast to this dtype.
+    requires_grad : bool
+        Whether reverse mode should compute a gradient for this tensor.
+
+    Returns
+    -------
+    Tensor
+        A leaf whose array later writes to ``data`` cannot change.
+
+    Examples
+    --------
+    >>> import gpuchain as gc
+    >>> gc.tensor([1.0, 2.0]).dtype
+    dtype('float32')
+    """
+    return Tensor(as_array(data, dtype, copy=True), requires_grad=requires_grad)
 
 
 def _scalar_dtype(value: Any, reference: np.dtype | None) -> np.dtype:
@@ -186,8 +583,14 @@ def _scalar_dtype(value: Any, reference: np.dtype | None) -> np.dtype:
     return get_default_dtype()
 
 
+def _holds_tensor(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) and any(
+        isinstance(e, Tensor) or _holds_tensor(e) for e in x)
+
+
 def coerce_inputs(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
-    """Wrap scalars, lists and arrays given to an op as constant Tensors."""
+    """Wrap scalars, lists and arrays given to an op as constant Tensors; a list or tuple
+    holding Tensors is stacked (and stays differentiable)."""
     ref = next((x for x in inputs if isinstance(x, Tensor)), None)
     ref_dtype = ref.dtype if ref is not None else None
     xp = array_module_of(ref.data) if ref is not None else None
@@ -195,8 +598,14 @@ def coerce_inputs(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     for x in inputs:
         if isinstance(x, Tensor):
             out.append(x)
-        elif isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
+        elif (isinstance(x, (int, float, bool)) and not isinstance(x, np.generic)) or (
+                isinstance(x, (np.number, np.bool_)) and ref is not None):
+            # NumPy scalars next to a Tensor act as Python scalars (as in PyTorch);
+            # alone they keep their dtype
+            x = x.item() if isinstance(x, np.generic) else x
             out.append(Tensor(as_array(x, _scalar_dtype(x, ref_dtype), xp)))
+        elif _holds_tensor(x):
+            out.append(_ops.stack(list(x)))
         else:
             out.append(Tensor(as_array(x, None, xp if not is_cupy_array(x) else None)))
     return tuple(out)

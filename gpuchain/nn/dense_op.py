@@ -1,15 +1,17 @@
 """The fused dense layer: a = act(x @ W + b) as ONE registered op ("dense").
 
-Forward: one GEMM into a fresh buffer, then bias and activation in place (one CUDA
-epilogue kernel on CuPy). Saved: the inputs, the output, and for activations whose
-derivative needs it (gelu, gelu_tanh, silu, softplus) the pre-activation z as a residual.
+Forward: one GEMM into a fresh buffer, then bias and activation (one CUDA epilogue
+kernel on CuPy). Saved: the inputs, the output, and for activations whose derivative
+needs it (those whose primitive does not save its output) the pre-activation z as a
+residual. The activation's math is its elementwise primitive's (forward and ``deriv``),
+used here on arrays and on Tensors alike.
 
-Backward has two paths:
-- fast (no graph being recorded, no forward-mode level, no batch axes on the cotangent):
-  raw arrays, dz = g * act' into one buffer, db = column sums, dW = xᵀ dz and
-  dx = dz Wᵀ as GEMMs into preallocated outputs (a parameter's flat-buffer gradient slot
-  when free, so the optimizer needs no copy);
-- composed: the same formulas with gpuchain ops, so a Hessian through dense works.
+Backward:
+- raw (the engine picks it when no graph is recorded, no forward level is active and the
+  cotangent has no batch axes): dz = g * act' into one buffer, db = column sums,
+  dW = xᵀ dz and dx = dz Wᵀ as GEMMs into preallocated outputs (a parameter's
+  flat-buffer gradient slot when free, so the optimizer needs no copy);
+- differentiable: the same formulas with gpuchain ops, so a Hessian through dense works.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import DTypeError, ShapeError
 from gpuchain.nn import _activations as act
-from gpuchain.nn.parameter import grad_out_buffer
+from gpuchain.nn.parameter import input_grad_buffer
 from gpuchain.ops import matmul
 from gpuchain.ops._rules import const_like, lin
+
+
+def _saves_output(name: str) -> bool:
+    return name in act.SAVES_OUTPUT
 
 
 @defop("dense", save="both", residuals=True)
@@ -35,9 +41,8 @@ def dense_op(xp: Any, x: Any, W: Any, *b: Any, activation: str = "identity",
     z = xp.matmul(x, W)
     if b:
         z += b[0]
-    if activation in act.SAVES_OUTPUT:
-        return act.forward_array(xp, z, activation, slope), None
-    return act.forward_array(xp, z, activation, slope), z
+    return act.forward_array(xp, z, activation, slope), (
+        None if _saves_output(activation) else z)
 
 
 @dense_op.cuda
@@ -47,16 +52,12 @@ def _(xp: Any, x: Any, W: Any, *b: Any, activation: str = "identity",
 
     z = xp.matmul(x, W)
     bias = b[0] if b else None
-    if activation in kernels.SAVES_OUTPUT:
+    if _saves_output(activation):
         kernels.bias_act_forward(z, bias, activation, slope, z, False)
         return z, None
     a = xp.empty_like(z)
     kernels.bias_act_forward(z, bias, activation, slope, a, True)  # z <- z + b
     return a, z
-
-
-def _fast_path_ok(g: Tensor, out_shape: tuple[int, ...]) -> bool:
-    return not state.grad_enabled and state.fw_level is None and g.shape == out_shape
 
 
 def _preact(ctx: Any) -> Tensor:
@@ -66,18 +67,20 @@ def _preact(ctx: Any) -> Tensor:
     return z + ctx.inputs[2] if len(ctx.inputs) > 2 else z
 
 
+def _act_deriv(name: str, saved: Tensor, slope: float) -> Tensor | None:
+    """act'(z) from what the activation reads (the output a, or z); None means 1."""
+    prim = act.primitive(name)
+    return None if prim is None else prim.partials(saved, slope=slope)
+
+
 def _deriv(ctx: Any, name: str, slope: float) -> Tensor | None:
-    if name in act.SAVES_OUTPUT:
-        return act.deriv_from_output(ctx.out, name, slope)
-    return act.deriv_from_preact(_preact(ctx), name)
+    saved = ctx.out if _saves_output(name) else _preact(ctx)
+    return _act_deriv(name, saved, slope)
 
 
 @dense_op.vjp
 def _(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
     name, slope = ctx.params["activation"], ctx.params["slope"]
-    out = ctx.out
-    if _fast_path_ok(g, out.shape):
-        return _fast_vjp(ctx, g.data, out.data, name, slope)
     x, W = ctx.inputs[0], ctx.inputs[1]
     d = _deriv(ctx, name, slope)
     dz = g if d is None else g * d
@@ -89,18 +92,19 @@ def _(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
     return grads
 
 
-def _fast_vjp(ctx: Any, g: Any, a: Any, name: str, slope: float) -> tuple[Any, ...]:
+@dense_op.raw_vjp
+def _(ctx: Any, g: Any) -> tuple[Any, ...]:
+    name, slope = ctx.params["activation"], ctx.params["slope"]
     x, W = ctx.inputs[0], ctx.inputs[1]
     xp = array_module_of(g)
     n_in, n_out = W.data.shape
     g2 = g.reshape(-1, n_out)
     has_b = len(ctx.inputs) > 2
-    db = grad_out_buffer(ctx.inputs[2], xp) if has_b and ctx.needs_grad(2) else None
-    saved = a if name in act.SAVES_OUTPUT else ctx.residuals
-    saved = saved.reshape(-1, n_out)
+    db = input_grad_buffer(ctx.inputs[2], xp) if has_b and ctx.needs_grad(2) else None
+    saved = (ctx.out.data if _saves_output(name) else ctx.residuals).reshape(-1, n_out)
     if xp is np:
-        dz = g2 if name == "identity" else act.grad_array(np, g2, saved, name, slope,
-                                                           np.empty_like(g2))
+        d = _act_deriv(name, Tensor._from_op(saved, None), slope)
+        dz = g2 if d is None else np.multiply(g2, d.data, out=np.empty_like(g2))
         if db is not None:
             np.sum(dz, axis=0, out=db)
     else:
@@ -112,14 +116,11 @@ def _fast_vjp(ctx: Any, g: Any, a: Any, name: str, slope: float) -> tuple[Any, .
     dx = dW = None
     if ctx.needs_grad(1):
         x2 = x.data.reshape(-1, n_in)
-        dW = Tensor(xp.matmul(x2.T, dz, out=grad_out_buffer(W, xp)))
+        dW = xp.matmul(x2.T, dz, out=input_grad_buffer(W, xp))
     if ctx.needs_grad(0):
         dx = xp.matmul(dz, W.data.T, out=xp.empty((dz.shape[0], n_in), dtype=dz.dtype))
-        dx = Tensor(dx.reshape(x.data.shape))
-    grads = (dx, dW)
-    if has_b:
-        grads += (None if db is None else Tensor(db),)
-    return grads
+        dx = dx.reshape(x.data.shape)
+    return (dx, dW, db) if has_b else (dx, dW)
 
 
 @dense_op.jvp
@@ -134,20 +135,18 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
                None if Wdot is None else matmul(x, Wdot), bdot)
     if zdot is None:
         return None
-    recording = state.grad_enabled and any(t.requires_grad for t in ctx.inputs)
-    if (not recording and name not in act.SAVES_OUTPUT and state.fw_batch_ndim == 0
-            and zdot.shape == ctx.residuals.shape
+    # The derivative itself is differentiated when an older forward level or a recorded
+    # graph looks at it; otherwise the saved pre-activation serves as a constant.
+    differentiated = bool(state.fw_levels) or (
+        state.grad_enabled and any(t.requires_grad for t in ctx.inputs))
+    if (not differentiated and not _saves_output(name) and zdot.shape == ctx.residuals.shape
             and array_module_of(ctx.residuals) is not np):
         return _cuda_jvp_epilogue(ctx.residuals, zdot.data, name, slope)
-    if name in act.SAVES_OUTPUT or recording:
+    if _saves_output(name) or differentiated:
         d = _deriv(ctx, name, slope)
     else:
-        d = act.deriv_from_preact(const_like(ctx.residuals, zdot), name)
-    adot = zdot if d is None else zdot * d
-    out_shape = ctx.out.shape
-    if adot.shape[adot.ndim - len(out_shape):] != out_shape:  # only bdot contributed
-        adot = adot.broadcast_to(adot.shape[:adot.ndim - len(out_shape)] + out_shape)
-    return adot
+        d = _act_deriv(name, const_like(ctx.residuals, zdot), slope)
+    return zdot if d is None else zdot * d
 
 
 def _cuda_jvp_epilogue(z: Any, zdot: Any, name: str, slope: float) -> Tensor:
@@ -165,29 +164,52 @@ def _cuda_jvp_epilogue(z: Any, zdot: Any, name: str, slope: float) -> Tensor:
 
 def dense(x: Any, W: Any, b: Any = None, activation: str | None = None,
           slope: float = 0.01) -> Tensor:
-    """act(x @ W + b) as one fused op. ``x``: (..., in), ``W``: (in, out), ``b``: (out,) or
-    None. ``activation``: None/"identity", relu, leaky_relu (negative-side ``slope`` >= 0),
-    sigmoid, tanh, gelu, gelu_tanh, silu, softplus."""
+    """act(x @ W + b) as one fused op.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., in)
+        Inputs with at least one batch axis.
+    W : Tensor, shape (in, out)
+        Weights.
+    b : Tensor, shape (out,), optional
+        Bias.
+    activation : str or None
+        None/"identity", relu, leaky_relu (negative-side ``slope`` >= 0), sigmoid, tanh,
+        gelu, gelu_tanh, silu or softplus.
+    slope : float
+        leaky_relu's negative-side slope.
+
+    Returns
+    -------
+    Tensor, shape (..., out)
+        The layer's output; differentiable in x, W and b, in both modes, to any order.
+    """
     name = act.normalize(activation)
     inputs = coerce_inputs((x, W) if b is None else (x, W, b))
     _check(inputs, name, slope)
     return dense_op(*inputs, activation=name, slope=float(slope))
 
 
+def _describe(inputs: tuple[Tensor, ...]) -> str:
+    return ", ".join(f"{n} {t.dtype}{tuple(t.shape)}" for n, t in zip(("x", "W", "b"), inputs))
+
+
 def _check(inputs: tuple[Tensor, ...], name: str, slope: float) -> None:
+    # The message is built only when a check fails: this runs on every call.
     x, W = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
-    desc = ", ".join(f"{n} {t.dtype}{tuple(t.shape)}"
-                     for n, t in zip(("x", "W", "b"), inputs, strict=False))
     if W.ndim != 2 or x.ndim < 1 or x.shape[-1] != W.shape[0] or (
             b is not None and b.shape != (W.shape[1],)):
-        raise ShapeError(f"dense: expected x (..., in), W (in, out), b (out,); got {desc}")
+        raise ShapeError(f"dense: expected x (..., in), W (in, out), b (out,); got "
+                         f"{_describe(inputs)}")
     if x.ndim == 1:
-        raise ShapeError(f"dense: x must have a batch axis, (batch, in); got {desc} "
-                         "(use x.reshape(1, -1) for one sample)")
-    dtypes = {t.dtype for t in inputs}
-    if len(dtypes) != 1 or W.dtype.kind != "f":
-        raise DTypeError(f"dense: x, W and b must share one floating dtype; got {desc}")
+        raise ShapeError(f"dense: x must have a batch axis, (batch, in); got "
+                         f"{_describe(inputs)} (use x.reshape(1, -1) for one sample)")
+    dtype = W.dtype
+    if dtype.kind != "f" or x.dtype != dtype or (b is not None and b.dtype != dtype):
+        raise DTypeError(f"dense: x, W and b must share one floating dtype; got "
+                         f"{_describe(inputs)}")
     if name == "leaky_relu" and not slope >= 0:
         raise ValueError(f"dense: leaky_relu needs slope >= 0 (its derivative is read from "
                          f"the output), got {slope}")

@@ -9,7 +9,6 @@ import numpy as np
 
 import gpuchain.ops as gops
 from gpuchain.backend import array_module_of
-from gpuchain.engine.mode import state
 from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import DTypeError, ShapeError
@@ -89,32 +88,27 @@ def _onehot(logits: Tensor, labels: Any) -> Tensor:
     return const_like(oh, logits)
 
 
-def _probs(ctx: Any) -> Tensor:
-    """Softmax probabilities: differentiable when a graph is recorded, else the residual."""
-    logits = ctx.inputs[0]
-    if (state.grad_enabled and logits.requires_grad) or state.fw_level is not None:
-        return gops.softmax(logits, axis=-1)  # forward mode differentiates the rule too
-    return const_like(ctx.residuals, logits)
-
-
 @cross_entropy_op.vjp
 def _(ctx: Any, g: Tensor) -> tuple[Tensor | None, None]:
     logits, labels = ctx.inputs
-    if not state.grad_enabled and state.fw_level is None and g.ndim == 1:
-        xp = array_module_of(g.data)
-        if xp is np:
-            d = ctx.residuals.copy()
-            d[np.arange(d.shape[0]), labels.data] -= 1
-            d *= g.data[:, None]
-        else:
-            from gpuchain.cuda import kernels
-
-            d = xp.empty_like(ctx.residuals)
-            kernels.softmax_xent_backward(ctx.residuals, labels.data,
-                                          xp.ascontiguousarray(g.data), d)
-        return Tensor(d), None
-    diff = _probs(ctx) - _onehot(logits, labels.data)
+    diff = gops.softmax(logits, axis=-1) - _onehot(logits, labels.data)
     return diff * g.reshape(g.shape + (1,)), None
+
+
+@cross_entropy_op.raw_vjp
+def _(ctx: Any, g: Any) -> tuple[Any, None]:
+    labels = ctx.inputs[1].data
+    xp = array_module_of(g)
+    if xp is np:
+        d = ctx.residuals.copy()
+        d[np.arange(d.shape[0]), labels] -= 1
+        d *= g[:, None]
+    else:
+        from gpuchain.cuda import kernels
+
+        d = xp.empty_like(ctx.residuals)
+        kernels.softmax_xent_backward(ctx.residuals, labels, xp.ascontiguousarray(g), d)
+    return d, None
 
 
 @cross_entropy_op.jvp
@@ -123,7 +117,7 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
     if ldot is None:
         return None
     logits, labels = ctx.inputs
-    return (ldot * (_probs(ctx) - _onehot(logits, labels.data))).sum(axis=-1)
+    return (ldot * (gops.softmax(logits, axis=-1) - _onehot(logits, labels.data))).sum(axis=-1)
 
 
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
