@@ -8,6 +8,7 @@ collectives in the same order.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +67,14 @@ class BucketComm:
         self._nccl_state: Any = None
 
     def start(self, view: Any) -> None:
-        group = self.group
-        if group.world_size == 1:
+        if self.group.world_size == 1:
             return
+        t0 = time.perf_counter()
+        self._start(view)
+        self.group.comm_seconds += time.perf_counter() - t0
+
+    def _start(self, view: Any) -> None:
+        group = self.group
         if is_cupy_array(view) and group.nccl is not None and view.dtype.name != "complex64":
             self._start_nccl(view)
             return
@@ -77,10 +83,8 @@ class BucketComm:
             warn_once("host-fallback", "DataParallel gradients go through host memory over "
                       f"MPI (slower than NCCL): {group.nccl_reason or 'no NCCL communicator'}")
             work = view.get()
-        if work.dtype == np.float16:
+        if work.dtype == np.float16:  # MPI has no float16 sum: reduce in float32
             work = work.astype(np.float32)
-        elif work is view and not isinstance(view, np.ndarray):
-            work = np.asarray(view)
         self.pending.append((mpi.iallreduce_sum(group.comm, work), work, view))
 
     def _start_nccl(self, view: Any) -> None:
@@ -99,7 +103,11 @@ class BucketComm:
         """Wait for every started sum, divide by the world size, write results back.
         On NCCL the current stream is made to wait for the side stream (the optimizer
         step, queued after, sees the averaged gradients)."""
-        world = self.group.world_size
+        t0 = time.perf_counter()
+        self._finish(self.group.world_size)
+        self.group.comm_seconds += time.perf_counter() - t0
+
+    def _finish(self, world: int) -> None:
         if self.pending:
             mpi.wait_all([req for req, _, _ in self.pending])
             for _, work, view in self.pending:

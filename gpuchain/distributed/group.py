@@ -39,6 +39,7 @@ class Group:
     nccl: Any = None  # gpuchain.distributed.nccl.NcclLink, when CuPy arrays go over NCCL
     nccl_reason: str = ""  # why not, when CuPy arrays go through host memory
     warned: set[str] = field(default_factory=set)
+    comm_seconds: float = 0.0  # wall time DataParallel spent starting and awaiting reductions
 
     def describe(self) -> str:
         return f"rank {self.rank} of {self.world_size}"
