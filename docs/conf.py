@@ -52,6 +52,7 @@ import numpy as np
 import gpuchain as gc
 gc.set_backend("numpy")
 np.set_printoptions(precision=6, suppress=True)
+from gpuchain.pytree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 """
 doctest_default_flags = (__import__("doctest").ELLIPSIS
                          | __import__("doctest").NORMALIZE_WHITESPACE

@@ -59,10 +59,11 @@ def test_python_examples_are_tested_blocks(page):
     untested = re.findall(r"^\s*\.\. (?:code-block|code|sourcecode)::\s*(?:python|py|pycon)"
                           r"\s*$", text, re.M)
     assert not untested, f"{page.name}: use .. testcode:: for Python examples"
-    for block in re.findall(r"::\n\n((?:   .*\n|\n)+)", text):
-        if ".. testcode::" in block or ".. doctest::" in block:
+    tested = re.compile(r"\s*\.\. (?:testcode|testsetup|testcleanup|testoutput|doctest)")
+    for head, block in re.findall(r"^(.*)::[ \t]*\n\n((?:[ \t]+.*\n|\n)+)", text, re.M):
+        if tested.match(head):
             continue
-        assert not re.search(r"^\s*(?:>>> )?import gpuchain", block, re.M), \
+        assert not re.search(r"^\s*(?:>>> )?(?:import|from) gpuchain", block, re.M), \
             f"{page.name}: a literal block holds Python code that does not run:\n{block}"
 
 
