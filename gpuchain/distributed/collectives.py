@@ -57,6 +57,8 @@ def _cupy() -> Any:
 
 
 def _host_fallback(group: Group) -> None:
+    if group.nccl is not None:
+        return  # NCCL is there but cannot take this dtype: no warning
     warn_once("host-fallback", "CuPy arrays are exchanged through host memory over MPI "
               f"(slower than NCCL): {group.nccl_reason or 'no NCCL communicator'}")
 
@@ -89,23 +91,36 @@ def all_reduce(x: Any, op: str = "sum", *, check: bool = True) -> Any:
     arr, kind = _unwrap("all_reduce", x)
     mpi.check_reduce("all_reduce", arr.dtype, op)
     group = current()
+    on_nccl = None
+    if group.nccl is not None:
+        from gpuchain.distributed import nccl
+
+        if nccl.supported(arr.dtype, op):
+            def on_nccl(w: Any) -> None:
+                group.nccl.all_reduce(w, op)
+    return _in_place(group, "all_reduce", x, kind, arr, check, f"op={op}", on_nccl,
+                     lambda a: mpi.allreduce(group.comm, a, op))
+
+
+def _in_place(group: Group, fn: str, x: Any, kind: str, arr: Any, check: bool, extra: str,
+              on_nccl: Any, on_mpi: Any) -> Any:
+    """Run a collective that overwrites ``arr``: NCCL for CuPy arrays when ``on_nccl`` is
+    given, else MPI (CuPy arrays through host memory)."""
     if group.world_size == 1:
         return _finish(x, kind, arr, arr)
     if check:
-        _check(group, "all_reduce", arr, f"op={op}")
+        _check(group, fn, arr, extra)
     work = _contiguous(arr)
     if is_cupy_array(work):
-        from gpuchain.distributed import nccl
-
-        if group.nccl is not None and nccl.supported(work.dtype, op):
-            group.nccl.all_reduce(work, op)
+        if on_nccl is not None:
+            on_nccl(work)
         else:
             _host_fallback(group)
             host = work.get()
-            mpi.allreduce(group.comm, host, op)
+            on_mpi(host)
             work.set(host)
     else:
-        mpi.allreduce(group.comm, work, op)
+        on_mpi(work)
     return _finish(x, kind, arr, work)
 
 
@@ -129,22 +144,12 @@ def broadcast(x: Any, root: int = 0, *, check: bool = True) -> Any:
     if not (isinstance(root, (int, np.integer)) and 0 <= root < group.world_size):
         raise ValueError(f"broadcast: root must be a rank in 0..{group.world_size - 1}, "
                          f"got {root!r}")
-    if group.world_size == 1:
-        return _finish(x, kind, arr, arr)
-    if check:
-        _check(group, "broadcast", arr, f"root={root}")
-    work = _contiguous(arr)
-    if is_cupy_array(work):
-        if group.nccl is not None:
-            group.nccl.broadcast(work, int(root))
-        else:
-            _host_fallback(group)
-            host = work.get()
-            mpi.bcast(group.comm, host, int(root))
-            work.set(host)
-    else:
-        mpi.bcast(group.comm, work, int(root))
-    return _finish(x, kind, arr, work)
+    on_nccl = None
+    if group.nccl is not None:
+        def on_nccl(w: Any) -> None:
+            group.nccl.broadcast(w, int(root))
+    return _in_place(group, "broadcast", x, kind, arr, check, f"root={root}", on_nccl,
+                     lambda a: mpi.bcast(group.comm, a, int(root)))
 
 
 def all_gather(x: Any, *, check: bool = True) -> Any:

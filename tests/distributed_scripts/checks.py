@@ -234,9 +234,14 @@ def check_mismatch(out: dict) -> None:
         dist.all_reduce(np.zeros(3 + rank, dtype=np.float32))
     except CollectiveMismatchError as exc:
         message = str(exc)
+    layout = ""
+    try:  # ranks building different models: caught before any gradient is exchanged
+        dist.DataParallel(MLP([3, 4 + rank, 2], seed=0))
+    except CollectiveMismatchError as exc:
+        layout = str(exc)
     # the group still works afterwards (no rank was left inside a collective)
     after = dist.all_reduce(1, "sum")
-    out["mismatch"] = {"message": message, "after": after, "world": world}
+    out["mismatch"] = {"message": message, "layout": layout, "after": after, "world": world}
 
 
 def check_checkpoint(out: dict, folder: str) -> None:
