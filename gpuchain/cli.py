@@ -143,10 +143,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.seeds:
-        from gpuchain.seeds import print_seed_table
+    if args.examples:
+        from gpuchain.worked_examples import print_worked_examples
 
-        worst = print_seed_table()
+        worst = print_worked_examples()
         print(f"worst relative error against the closed forms: {worst:.2e}")
         return 0 if worst < 1e-9 else 1
     _check_backend(args.backend)
@@ -220,9 +220,9 @@ def _parser() -> _Parser:
     demo.add_argument("--plot", metavar="FILE.png", default=None,
                       help="after training, draw the decision boundary over the data and the "
                            "loss curve into FILE.png (needs matplotlib: gpuchain[plot])")
-    demo.add_argument("--seeds", action="store_true",
-                      help="instead of training, print the seed chain-rule examples against "
-                           "their closed forms")
+    demo.add_argument("--examples", action="store_true",
+                      help="instead of training, print the worked chain-rule examples (the seed "
+                           "documents) against their closed forms")
     demo.set_defaults(run=_demo)
     sub.add_parser("bench", help="run the benchmark suites (gpuchain bench --help)",
                    add_help=False)

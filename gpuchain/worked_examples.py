@@ -84,7 +84,7 @@ def directional_derivative(t: float) -> tuple[float, float]:
     return d.item(), 12 * t + 6 * t**5 + 30 * t**2
 
 
-def print_seed_table(ts: tuple[float, ...] = (0.5, 1.0, 2.0)) -> float:
+def print_worked_examples(ts: tuple[float, ...] = (0.5, 1.0, 2.0)) -> float:
     """Print each example's derivative next to its closed form; returns the worst error."""
     worst = 0.0
     for ex in EXAMPLES:

@@ -71,6 +71,74 @@ def test_cli_info_reports_backend_and_gpu_status(capsys):
 
 
 def test_cli_demo_seeds_match_closed_forms(capsys):
-    assert main(["demo", "--seeds"]) == 0
+    assert main(["demo", "--examples"]) == 0
     out = capsys.readouterr().out
     assert "closed form" in out and "worst relative error" in out
+
+
+# --- CUPY_CACHE_DIR before CuPy's first import ----------------------------------------
+
+FAKE_CUPY = '''
+import os
+# like CuPy 14 (cupy.cuda.compiler): the disk cache directory is created at import
+cache = os.environ.get("CUPY_CACHE_DIR", os.path.expanduser("~/.cupy/kernel_cache"))
+os.makedirs(cache, exist_ok=True)
+CACHE_AT_IMPORT = cache
+def is_available():
+    return False
+'''
+
+
+def _unwritable_home(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    return str(blocker / "home")  # under a regular file: never creatable, even by root
+
+
+def _env_without_cache(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "CUPY_CACHE_DIR"}
+    return env | extra
+
+
+def test_cache_dir_is_set_before_cupy_is_first_imported(tmp_path):
+    fake = tmp_path / "site" / "cupy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(FAKE_CUPY)
+    env = _env_without_cache(HOME=_unwritable_home(tmp_path), GPUCHAIN_BACKEND="auto",
+                             PYTHONPATH=os.pathsep.join([str(tmp_path / "site"),
+                                                         os.environ.get("PYTHONPATH", "")]))
+    code = ("import gpuchain as gc, gpuchain.backend as b, cupy, os\n"
+            "print(gc.get_backend().name); print(b.cupy_unavailable_reason())\n"
+            "print(cupy.CACHE_AT_IMPORT == os.environ['CUPY_CACHE_DIR'])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    name, reason, same = r.stdout.strip().splitlines()
+    assert name == "numpy" and "no usable CUDA device" in reason, reason
+    assert same == "True"
+
+
+def test_user_cache_dir_is_left_alone(tmp_path):
+    mine = str(tmp_path / "mine")
+    env = _env_without_cache(HOME=_unwritable_home(tmp_path), CUPY_CACHE_DIR=mine)
+    r = subprocess.run([sys.executable, "-c", "import gpuchain, os; "
+                        "print(os.environ['CUPY_CACHE_DIR'])"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == mine
+
+
+def test_real_cupy_imports_with_an_unwritable_home(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is None:
+        pytest.skip("CuPy is not installed (pip install cupy-cuda13x to run this check)")
+    env = _env_without_cache(HOME=_unwritable_home(tmp_path), GPUCHAIN_BACKEND="auto")
+    code = ("import gpuchain.backend as b; print(b.cupy_unavailable_reason())\n"
+            "import cupy, os; print(cupy.__version__, os.environ['CUPY_CACHE_DIR'])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    reason, versions = r.stdout.strip().splitlines()
+    assert "could not be imported" not in reason, reason
+    assert "gpuchain-cupy-cache" in versions

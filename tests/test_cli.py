@@ -79,7 +79,7 @@ def test_help_lists_the_options(capsys):
     assert status == 0
     out = " ".join(out.split())  # argparse wraps the description
     for option in ("--steps", "--width", "--depth", "--backend", "--plot", "--threads",
-                   "--seeds", "three interleaved spirals"):
+                   "--examples", "three interleaved spirals"):
         assert option in out
 
 
@@ -166,7 +166,7 @@ def test_demo_runs_and_reports(capsys):
 
 
 def test_demo_seeds_table(capsys):
-    status, out, _ = run_cli(["demo", "--seeds"], capsys)
+    status, out, _ = run_cli(["demo", "--examples"], capsys)
     assert status == 0 and "closed form" in out and "worst relative error" in out
 
 

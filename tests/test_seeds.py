@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gpuchain as gc
-from gpuchain.seeds import EXAMPLES, directional_derivative, neuron_gradients
+from gpuchain.worked_examples import EXAMPLES, directional_derivative, neuron_gradients
 
 TS = np.linspace(0.3, 3.0, 19)
 

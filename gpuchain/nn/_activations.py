@@ -1,11 +1,12 @@
-"""The activations the fused dense op accepts, derived from the activation primitives.
+"""The activations the fused dense op accepts: the names of GC_ACTIVATION_TABLE in
+kernels/common.cuh (the CUDA structs), each defined once as the elementwise primitive of
+the same name in :mod:`gpuchain.ops.activations` (forward and derivative).
 
-Each activation is defined once, as an elementwise primitive in
-:mod:`gpuchain.ops.activations` (forward and derivative); dense uses that definition on
-its NumPy paths and its composed (differentiable) path. An activation whose primitive
-saves its output takes its derivative from the output a, the others from the
-pre-activation z. Mirrors GC_ACTIVATION_TABLE in kernels/common.cuh; a test checks the
-two agree.
+Dense uses that primitive on its NumPy paths and its composed (differentiable) path, and
+the CUDA struct on CuPy. An activation whose primitive saves its output takes its
+derivative from the output a, the others from the pre-activation z; the CUDA table's
+"saves output" flags must agree (checked at import and by a test). Adding an activation
+is one CUDA struct, one table line and the elementwise primitive.
 """
 
 from __future__ import annotations
@@ -13,14 +14,27 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from gpuchain.cuda.loader import activation_table
 from gpuchain.engine.op import Primitive
-from gpuchain.ops.activations import ACTIVATIONS as _PRIMITIVES
+from gpuchain.ops.activations import PRIMITIVES
 
-ACTIVATIONS: tuple[str, ...] = ("identity", *_PRIMITIVES)
-SAVES_OUTPUT: frozenset[str] = frozenset(
-    ["identity", *(name for name, p in _PRIMITIVES.items() if p.save == "output")])
+_TABLE = activation_table()
+ACTIVATIONS: tuple[str, ...] = tuple(name for name, _, _ in _TABLE)
+SAVES_OUTPUT: frozenset[str] = frozenset(name for name, _, saves in _TABLE if saves)
+_PRIMITIVES: dict[str, Primitive] = {name: PRIMITIVES[name] for name in ACTIVATIONS
+                                     if name != "identity"}
 _TAKES_SLOPE = frozenset(name for name, p in _PRIMITIVES.items()
                          if "slope" in inspect.signature(p.forward).parameters)
+
+
+def _check_tables() -> None:
+    for name, prim in _PRIMITIVES.items():
+        if (prim.save == "output") != (name in SAVES_OUTPUT):
+            raise RuntimeError(f"activation {name}: the CUDA table and the primitive disagree "
+                               "on whether the derivative is read from the output")
+
+
+_check_tables()
 
 
 def normalize(activation: str | None) -> str:

@@ -30,10 +30,6 @@ def neg_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     return tuple(sorted(out))
 
 
-def batch_ndim(g: Tensor, core_ndim: int) -> int:
-    return g.ndim - core_ndim
-
-
 def const_like(value: Any, like: Tensor) -> Tensor:
     """A constant (non-differentiable) tensor on ``like``'s device and dtype."""
     from gpuchain.backend import array_module_of

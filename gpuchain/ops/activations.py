@@ -1,10 +1,8 @@
 """Activation functions: elementwise primitives, each with its derivative written once.
 
-``ACTIVATIONS`` is the one table of activations the fused dense layer accepts. Whether
-an activation's derivative is read from its output (and so what dense saves) is its
-primitive's ``save`` policy: ``"output"`` means act'(z) is a function of a = act(z).
-Every activation here has a CUDA twin in ``GC_ACTIVATION_TABLE`` (kernels/common.cuh);
-a test checks the two tables agree.
+Whether an activation's derivative is read from its output (and so what the fused dense
+layer saves) is its primitive's ``save`` policy: ``"output"`` means act'(z) is a function
+of a = act(z).
 """
 
 from __future__ import annotations
@@ -159,9 +157,9 @@ def leaky_relu(x: Any, slope: float = 0.01) -> Tensor:
     return leaky_relu_p(as_tensor(x), slope=slope)
 
 
-# The activations the fused dense layer takes, by the name its ``activation=`` accepts
-# ("identity" is handled by dense itself).
-ACTIVATIONS: dict[str, Primitive] = {
+# The activation primitives by name: the fused dense layer takes those that also have a
+# CUDA struct in GC_ACTIVATION_TABLE (see gpuchain.nn._activations).
+PRIMITIVES: dict[str, Primitive] = {
     "relu": relu_p, "leaky_relu": leaky_relu_p, "sigmoid": sigmoid_p, "tanh": tanh_p,
     "gelu": gelu_p, "gelu_tanh": gelu_tanh_p, "silu": silu_p, "softplus": softplus_p,
 }
