@@ -28,6 +28,17 @@ def save_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: Any 
     """Write ``{"model", "optimizer", "extra"}`` to ``path`` on rank 0 only; every rank
     returns once the file is complete (a collective: call it on every rank).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (``gpuchain.save`` format, written atomically).
+    model : Module
+        The model; a DataParallel wrapper is unwrapped, so the file loads into a plain model.
+    optimizer : Optimizer, optional
+        Its state dict is saved too.
+    extra : dict, optional
+        Anything ``gpuchain.save`` can store (epoch, step, RNG seeds, ...).
+
     Raises
     ------
     DistributedError
@@ -52,9 +63,25 @@ def save_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: Any 
 
 def load_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: Any = None
                     ) -> dict[str, Any] | None:
-    """Load a ``save_checkpoint`` file into ``model`` (and ``optimizer``) on every rank;
-    returns the ``extra`` dict. Waits for every rank first, so a file rank 0 has just
-    written is complete. Every rank checks that it loaded the same parameters."""
+    """Load a ``save_checkpoint`` file on every rank (a collective).
+
+    Waits for every rank first, so a file rank 0 has just written is complete; then every
+    rank checks that it loaded the same parameters as rank 0.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file ``save_checkpoint`` wrote.
+    model : Module
+        Receives the parameters (a DataParallel wrapper is unwrapped).
+    optimizer : Optimizer, optional
+        Receives the optimizer state when the file has one.
+
+    Returns
+    -------
+    dict or None
+        The ``extra`` given to ``save_checkpoint``.
+    """
     barrier()
     state = load(path)
     _unwrap(model).load_state_dict(state["model"])
