@@ -1,1 +1,2 @@
-"""gpuchain benchmark suites; run them with ``python -m benchmarks`` (see README.md)."""
+"""Benchmark results and the GPU check script; the suites are gpuchain.bench
+(``python -m benchmarks`` runs them from a checkout, see README.md)."""

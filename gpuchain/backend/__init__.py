@@ -8,6 +8,7 @@ switch keep working.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -15,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from gpuchain.backend._cupy_env import apply_cache_dir, import_cupy
 from gpuchain.errors import BackendUnavailableError, DeviceMismatchError
+
+# CuPy reads CUPY_CACHE_DIR (and creates that directory) while it is imported, so the
+# writable fallback must be in the environment before anything imports CuPy.
+if "cupy" not in sys.modules:
+    apply_cache_dir()
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,7 @@ def _probe_cupy() -> str:
         if _cupy_probe is not None:
             return _cupy_probe
         try:
-            import cupy
-
+            cupy = import_cupy()
             if not cupy.is_available():
                 reason = "CuPy is installed but no usable CUDA device was found"
             else:

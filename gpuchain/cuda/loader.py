@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# choose_cache_dir / apply_cache_dir live in gpuchain.backend (they must run before CuPy's
+# first import); re-exported here, where the kernel loader's callers look for them.
+from gpuchain.backend._cupy_env import apply_cache_dir, choose_cache_dir, import_cupy  # noqa: F401
 from gpuchain.errors import BackendUnavailableError
 
 _PKG_DIR = Path(__file__).resolve().parents[1]  # .../gpuchain
@@ -156,41 +158,6 @@ def name_expressions(
     raise ValueError(f"unknown kernel file {filename!r}; known: {', '.join(KERNEL_FILES)}")
 
 
-def _writable_dir(path: Path) -> bool:
-    """True when ``path`` exists writable, or can be created."""
-    p = path
-    while not p.exists():
-        if p.parent == p:
-            return False
-        p = p.parent
-    return p.is_dir() and os.access(p, os.W_OK | os.X_OK)
-
-
-def choose_cache_dir(environ: Mapping[str, str] | None = None) -> str | None:
-    """The CUPY_CACHE_DIR gpuchain should set, or None to leave CuPy's default.
-
-    None when the user set CUPY_CACHE_DIR or when CuPy's default
-    (~/.cupy/kernel_cache) is writable; otherwise a per-user temp directory.
-    """
-    env = os.environ if environ is None else environ
-    if env.get("CUPY_CACHE_DIR"):
-        return None
-    home = env.get("HOME") or os.path.expanduser("~")
-    if home and _writable_dir(Path(home) / ".cupy" / "kernel_cache"):
-        return None
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return os.path.join(tempfile.gettempdir(), f"gpuchain-cupy-cache-{uid}")
-
-
-def apply_cache_dir(environ: MutableMapping[str, str] | None = None) -> str | None:
-    """Set CUPY_CACHE_DIR when :func:`choose_cache_dir` says so; return what was set."""
-    env = os.environ if environ is None else environ
-    chosen = choose_cache_dir(env)
-    if chosen is not None:
-        env["CUPY_CACHE_DIR"] = chosen
-    return chosen
-
-
 def cuda_include_dirs() -> list[str]:
     """Directories holding cuda_fp16.h from the NVIDIA pip wheels or CUDA_PATH."""
     found: list[str] = []
@@ -227,10 +194,9 @@ def get_module(filename: str, ctype: str) -> Any:
         if mod is not None:
             return mod
         try:
-            import cupy
+            cupy = import_cupy()
         except ImportError as exc:
             raise BackendUnavailableError(f"CUDA kernel {filename}: CuPy is not installed") from exc
-        apply_cache_dir()
         code = inline_includes(kernel_dir() / filename)
         options = NVRTC_OPTIONS + tuple(f"-I{d}" for d in cuda_include_dirs()[:1])
         mod = cupy.RawModule(

@@ -1,0 +1,74 @@
+"""Fusion on and off: the same MLP train-step body (forward, MSE loss, backward) with
+``gc.nn.functional.dense`` (one fused op per layer) and with composed matmul + add +
+activation ops, next to PyTorch eager (and torch.compile on GPU) and JAX (jit)."""
+
+from __future__ import annotations
+
+import sys
+
+from gpuchain.bench._models import gpuchain_step, jax_step, make_batch, make_weights, torch_step
+from gpuchain.bench._runner import (
+    Config,
+    Contender,
+    SuiteResult,
+    compare,
+    peer,
+    run_single_suite,
+    synchronizer,
+    torch_device,
+)
+
+SUITE = "fused"
+
+
+def configs(cfg: Config) -> list[tuple[tuple[int, ...], int]]:
+    """(layer sizes, batch) per case."""
+    if cfg.quick:
+        return [((256, 256, 256, 10), 128)]
+    return [((256, 256, 256, 10), 128), ((784, 1024, 1024, 10), 512)]
+
+
+def _values(step):  # type: ignore[no-untyped-def]
+    loss, g = step()
+    return {"loss": loss, "grad W1": g}
+
+
+def contenders(cfg: Config, sizes: tuple[int, ...], batch: int, activation: str
+               ) -> list[Contender]:
+    params = make_weights(sizes)
+    x, y = make_batch(sizes, batch)
+    out = []
+    gsync = synchronizer(cfg, "gpuchain")
+    for fused, name in ((True, "gpuchain fused dense"), (False, "gpuchain composed ops")):
+        step = gpuchain_step(params, x, y, activation, fused)
+        out.append(Contender(name, step, lambda s=step: _values(s), sync=gsync))
+    if peer(cfg, "torch") is not None:
+        dev = torch_device(cfg)
+        variants = [("torch eager", False)] + ([("torch.compile", True)] if dev == "cuda" else [])
+        for name, comp in variants:
+            step = torch_step(params, x, y, activation, dev, compile=comp)
+            out.append(Contender(name, step, lambda s=step: _values(s),
+                                 sync=synchronizer(cfg, "torch")))
+    if peer(cfg, "jax") is not None:
+        step = jax_step(params, x, y, activation)
+        out.append(Contender("jax (jit)", step, lambda s=step: _values(s),
+                             block=lambda r: r[0].block_until_ready()))
+    return out
+
+
+def run(cfg: Config) -> SuiteResult:
+    res = SuiteResult()
+    for sizes, batch in configs(cfg):
+        for activation in ("relu", "gelu"):
+            case = f"{activation} {'-'.join(map(str, sizes))} batch {batch}"
+            res.add(compare(cfg, SUITE, case, contenders(cfg, sizes, batch, activation),
+                            rtol=2e-3, atol=1e-5,
+                            extra={"sizes": sizes, "batch": batch, "activation": activation}))
+    res.notes.append("fused: forward + MSE loss + backward, float32, no optimizer update; "
+                     "'gpuchain ÷ system' is against the fused dense path. torch.compile "
+                     "runs on GPU only.")
+    return res
+
+
+if __name__ == "__main__":
+    sys.exit(run_single_suite(SUITE))

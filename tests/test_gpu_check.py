@@ -1,0 +1,129 @@
+"""benchmarks/gpu_check.sh end to end with the GPU parts skipped, its --quick rerun, and
+its header's time budget against the repository's own counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
+FILES = {"check.log", "check.json", "summary.md", "pytest.xml", "pytest.log", "results.json",
+         "results.png", "cupy-kernel-cache.tar.gz"}
+
+sys.path.insert(0, str(ROOT))
+from benchmarks import gpu_check  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
+                                reason="needs bash and coreutils timeout")
+
+
+def _gpu_usable() -> bool:
+    from gpuchain.backend import cupy_unavailable_reason
+
+    return not cupy_unavailable_reason()
+
+
+def _check(out: Path, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHON": sys.executable}
+    return subprocess.run(["bash", str(SCRIPT), str(out), *args], capture_output=True,
+                          text=True, timeout=900, cwd=ROOT, env=env)
+
+
+def _steps(out: Path) -> dict[str, str]:
+    return {s["step"]: s["status"] for s in json.loads((out / "check.json").read_text())["steps"]}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    if _gpu_usable():
+        pytest.skip("a GPU is usable here: run the check itself")
+    out = tmp_path_factory.mktemp("gpu-check")
+    proc = _check(out)
+    assert (out / "check.json").is_file(), proc.stdout + proc.stderr
+    return out
+
+
+def test_check_writes_its_eight_files_with_gpu_parts_skipped(first_run: Path) -> None:
+    assert {p.name for p in first_run.iterdir()} == FILES
+    steps = _steps(first_run)
+    assert list(steps) == ["env", "compile", "pytest", "bench", "pack"]
+    assert steps["env"] == "ok" and steps["pytest"] == "skipped" and steps["bench"] == "ok"
+    assert steps["pack"] == "ok"
+    from gpuchain.cuda.compile import nvrtc_status
+
+    assert steps["compile"] == ("ok" if nvrtc_status() is None else "failed")
+    record = json.loads((first_run / "check.json").read_text())
+    assert record["environment"]["versions"]["numpy"]
+    assert record["counts"]["gpuchain_kernel_builds"] > 0
+    results = json.loads((first_run / "results.json").read_text())
+    assert "bandwidth" in results["skipped"]
+    assert {r["suite"] for r in results["rows"]} == {"target"}
+    md = (first_run / "summary.md").read_text()
+    assert "| pytest | skipped |" in md and "## target" in md
+    assert "step bench" in (first_run / "check.log").read_text()
+
+
+def test_quick_rerun_repeats_only_what_did_not_pass(first_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    proc = _check(out, "--quick", "--previous", str(first_run))
+    assert (out / "check.json").is_file(), proc.stdout + proc.stderr
+    steps = _steps(out)
+    assert steps["bench"] == "skipped"  # every cross-check agreed before
+    if _steps(first_run)["compile"] == "ok":
+        assert steps["compile"] == "skipped"
+    assert steps["pytest"] == "skipped"  # ran again (nothing passed before), no GPU
+    assert "kernel cache: unpacked" in (out / "check.log").read_text()
+    assert {p.name for p in out.iterdir()} <= FILES
+
+
+def test_quick_without_a_previous_run_is_a_usage_error(tmp_path: Path) -> None:
+    proc = _check(tmp_path, "--quick")
+    assert proc.returncode == 2 and "previous run" in proc.stderr
+
+
+def test_failed_tests_from_junit(tmp_path: Path) -> None:
+    xml = tmp_path / "j.xml"
+    xml.write_text(
+        '<testsuites><testsuite tests="3" failures="1" errors="1" skipped="0">'
+        '<testcase classname="tests.gpu.test_kernels" name="test_a[float32-(1, 7)]">'
+        '<failure message="x"/></testcase>'
+        '<testcase classname="tests.gpu.test_ops_cupy" name="test_ok"/>'
+        '<testcase classname="tests.gpu.test_training_parity" name="test_oom"><error/>'
+        '</testcase></testsuite></testsuites>')
+    assert gpu_check.failed_tests(xml) == [
+        "tests/gpu/test_kernels.py::test_a[float32-(1, 7)]",
+        "tests/gpu/test_training_parity.py::test_oom"]
+
+
+STUB = {"cupy/__init__.py": "def is_available():\n    return True\n",
+        "cupy/_core/__init__.py": "",
+        "cupy/_core/_routines_linalg.py": ("COMPUTE_TYPE_FP32, COMPUTE_TYPE_TF32 = 4, 7\n"
+                                           "def set_compute_type(dtype, mode):\n    pass\n")}
+
+
+def test_header_budget_matches_the_repository_counts(tmp_path: Path) -> None:
+    for rel, text in STUB.items():  # a CuPy stand-in, so tests/gpu collects off a GPU
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "counts",
+                           str(tmp_path / "c.json")], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads((tmp_path / "c.json").read_text())
+    header = SCRIPT.read_text().split("set -uo pipefail")[0]
+    assert f"{counts['test_cases']} `pytest -m gpu`" in header, counts
+    assert f"{counts['gpuchain_kernel_builds']} gpuchain kernel builds" in header
+    total = re.search(r"#   total\s+(\d+) s\s+(\d+) s", header)
+    assert total and int(total.group(1)) == counts["estimate_total_s"]
+    caps = [int(c) for c in re.findall(r"\d+ s\s+(\d+) s\n", header)]
+    assert sum(caps[:-1]) == caps[-1] <= 8 * 60  # per-step caps add up to the total cap
+    assert counts["estimate_total_s"] <= 8 * 60
