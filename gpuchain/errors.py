@@ -84,3 +84,7 @@ class CollectiveMismatchError(DistributedError, ValueError):
 class LinAlgError(GpuchainError, ValueError):
     """A linear-algebra derivative that is not defined at this point (e.g. eigenvector
     gradients at repeated eigenvalues); the message names the function and the values."""
+
+
+class IndexingError(GpuchainError, IndexError):
+    """An index out of range for the tensor it is applied to."""

@@ -87,6 +87,7 @@ class custom_vjp:  # noqa: N801 - JAX's name
     def __init__(self, fun: Callable[..., Tensor]) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
+        self._fwd: Callable[..., tuple[Tensor, Any]] | None = None
         self._prim: Primitive | None = None
 
     def defvjp(self, fwd: Callable[..., tuple[Tensor, Any]],
@@ -94,9 +95,8 @@ class custom_vjp:  # noqa: N801 - JAX's name
         """Set the forward (output and residuals) and backward (cotangents) rules."""
         name = f"custom_vjp({getattr(self.fun, '__name__', 'f')})"
 
-        def forward(xp: Any, *arrays: Any) -> tuple[Any, Any]:
-            with no_grad(), paused_forward():
-                out, residuals = fwd(*_constants(arrays))
+        def forward(xp: Any, *arrays: Any, precomputed: list) -> tuple[Any, Any]:
+            out, residuals = precomputed.pop()
             return _single_output(out, name).data, residuals
 
         prim = Primitive(name, forward, save="none", residuals=True)
@@ -109,13 +109,19 @@ class custom_vjp:  # noqa: N801 - JAX's name
                                  f"{len(ctx.in_shapes)} arguments")
             return grads
 
+        self._fwd = fwd
         self._prim = prim
 
     def __call__(self, *args: Any) -> Tensor:
         if self._prim is None:
             raise MissingRuleError(f"custom_vjp function {self.__name__}: call defvjp(fwd, "
                                    "bwd) before using it")
-        return apply(self._prim, coerce_inputs(args), {})
+        inputs = coerce_inputs(args)
+        # fwd runs on the inputs themselves, recording when they require grad, so
+        # residuals computed from them keep their graph: bwd is differentiable again.
+        with paused_forward():
+            out, residuals = self._fwd(*inputs)
+        return apply(self._prim, inputs, {"precomputed": [(out, residuals)]})
 
 
 class custom_jvp:  # noqa: N801 - JAX's name

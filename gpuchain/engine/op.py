@@ -49,6 +49,7 @@ from gpuchain.errors import (
     AnomalyError,
     DeviceMismatchError,
     GpuchainError,
+    IndexingError,
     MissingRuleError,
     ShapeError,
 )
@@ -485,8 +486,10 @@ def apply(op: Primitive, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> 
     forward = op.forward if xp is np or op.cuda_forward is None else op.cuda_forward
     try:
         result = forward(xp, *arrays, **params)
-    except (ValueError, IndexError) as exc:
+    except ValueError as exc:
         raise ShapeError(f"{op.name}: cannot apply to {describe(arrays)}: {exc}") from exc
+    except IndexError as exc:
+        raise IndexingError(f"{op.name}: cannot apply to {describe(arrays)}: {exc}") from exc
     residuals = None
     if op.has_residuals:
         result, residuals = result

@@ -20,6 +20,7 @@ from gpuchain.backend import (
     is_cupy_array,
     move_array,
 )
+from gpuchain.engine import inplace
 from gpuchain.errors import DTypeError, ShapeError
 
 
@@ -246,6 +247,51 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``t[index] = value`` in place (leaves under ``no_grad``, or tensors that need no
+        grad); see :mod:`gpuchain.engine.inplace`."""
+        inplace.setitem(self, index, value)
+
+    # --- in-place updates (PyTorch's rules; each bumps the version counter) --------------
+    def __iadd__(self, other: Any) -> Tensor:
+        return inplace.iadd(self, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return inplace.isub(self, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return inplace.imul(self, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return inplace.idiv(self, other)
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0 in place and return the tensor."""
+        return inplace.zero_(self)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` in place and return the tensor."""
+        return inplace.fill_(self, value)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape) into this tensor in place."""
+        return inplace.copy_(self, src)
+
+    # --- interchange ------------------------------------------------------------------
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None,
+                   dl_device: Any = None, copy: bool | None = None) -> Any:
+        """The DLPack capsule of the data (memory shared; the graph is not exported)."""
+        from gpuchain.interop import tensor_dlpack
+
+        return tensor_dlpack(self, stream=stream, max_version=max_version,
+                             dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(DLPack device type, device id) of the data."""
+        from gpuchain.interop import tensor_dlpack_device
+
+        return tensor_dlpack_device(self)
 
     # --- arithmetic -------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
