@@ -78,7 +78,7 @@ def test_default_command_exists_and_parses(path: Path) -> None:
     assert command[:3] == ["python", "-m", "benchmarks"]
     assert (ROOT / "benchmarks" / "__main__.py").is_file()
     sys.path.insert(0, str(ROOT))
-    from benchmarks.__main__ import _parser
+    from gpuchain.bench._cli import _parser  # benchmarks/__main__.py hands over to it
 
     args = _parser().parse_args(command[3:])  # exits on an unknown option
     assert args.out_root == Path("/results")
@@ -124,3 +124,17 @@ HADOLINT = shutil.which("hadolint") or shutil.which(
 def test_hadolint_clean() -> None:
     proc = subprocess.run([HADOLINT, *map(str, DOCKERFILES)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cuda_image_can_run_the_gpu_tests() -> None:
+    path = ROOT / "docker" / "Dockerfile.cuda"
+    ins = instructions(path)
+    copied = [shlex.split(a)[-2] for i, a in ins if i == "COPY"]
+    assert "tests" in copied
+    runs = " ".join(a for i, a in ins if i == "RUN")
+    assert re.search(r'\.\[[^\]]*\btest\b', runs), "the test extra (pytest) is not installed"
+    env = " ".join(a for i, a in ins if i == "ENV")
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE=false" in env
+    assert "-m pytest -m gpu tests/gpu" in (ROOT / "docker" / "README.md").read_text()
+    ignored = (ROOT / "docker" / "Dockerfile.cuda.dockerignore").read_text().split()
+    assert "tests" not in ignored and (ROOT / "tests" / "gpu").is_dir()
