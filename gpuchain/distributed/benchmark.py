@@ -230,9 +230,11 @@ def _mpiexec() -> str | None:
 
 
 def _launch(n: int, kind: str, quick: bool, log: Any) -> list[dict[str, Any]]:
+    launcher = _mpiexec()
+    assert launcher is not None  # main() checked
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
-        cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "gpuchain.distributed.benchmark",
+        cmd = [launcher, "-n", str(n), sys.executable, "-m", "gpuchain.distributed.benchmark",
                "--worker", kind, "--worker-out", str(out), "--port", str(_free_port())]
         if quick:
             cmd.append("--quick")

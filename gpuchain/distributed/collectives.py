@@ -105,10 +105,11 @@ def all_reduce(x: Any, op: str = "sum", *, check: bool = True) -> Any:
 def _in_place(group: Group, fn: str, x: Any, kind: str, arr: Any, check: bool, extra: str,
               on_nccl: Any, on_mpi: Any) -> Any:
     """Run a collective that overwrites ``arr``: NCCL for CuPy arrays when ``on_nccl`` is
-    given, else MPI (CuPy arrays through host memory)."""
-    if group.world_size == 1:
+    given, else MPI (CuPy arrays through host memory). Alone, only NCCL runs (so its path
+    is exercised on a single GPU); everything else is already the result."""
+    if group.world_size == 1 and not (on_nccl is not None and is_cupy_array(arr)):
         return _finish(x, kind, arr, arr)
-    if check:
+    if check and group.world_size > 1:
         _check(group, fn, arr, extra)
     work = _contiguous(arr)
     if is_cupy_array(work):
@@ -170,10 +171,10 @@ def all_gather(x: Any, *, check: bool = True) -> Any:
     arr, kind = _unwrap("all_gather", x)
     group = current()
     work = _contiguous(arr)
-    if group.world_size == 1:
+    if group.world_size == 1 and not (group.nccl is not None and is_cupy_array(work)):
         out = work.reshape((1,) + work.shape).copy()
     else:
-        if check:
+        if check and group.world_size > 1:
             _check(group, "all_gather", work, "")
         if is_cupy_array(work):
             if group.nccl is not None:

@@ -24,9 +24,8 @@ from gpuchain.backend import array_module_of
 from gpuchain.distributed import collectives, mpi
 from gpuchain.distributed.buckets import DEFAULT_BUCKET_MB, Bucket, BucketComm, make_buckets
 from gpuchain.distributed.group import Group, current
-from gpuchain.engine import op as _engine_op
 from gpuchain.engine.mode import state
-from gpuchain.engine.op import Node
+from gpuchain.engine.op import Node, Primitive, grad_node
 from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import DistributedError
 from gpuchain.nn.buffer import FlatBuffer
@@ -39,17 +38,8 @@ def _never(*_: Any, **__: Any) -> Any:
 
 
 # Private primitives (not in the op registry): they only appear as nodes in a reverse pass.
-# (The engine's class is ``Primitive``; ``Op`` in older trees.)
-_Primitive: Any = getattr(_engine_op, "Primitive", None) or _engine_op.Op
-_GRAD_READY = _Primitive("distributed.grad_ready", _never, save="none")
-_GRADS_FINAL = _Primitive("distributed.grads_final", _never, save="none")
-
-
-def _leaf_edge(p: Parameter) -> Any:
-    """What an op consuming leaf ``p`` records as its edge (its accumulator node where the
-    engine has them, else the leaf itself)."""
-    grad_node = getattr(_engine_op, "grad_node", None)
-    return p if grad_node is None else grad_node(p)
+_GRAD_READY = Primitive("distributed.grad_ready", _never, save="none")
+_GRADS_FINAL = Primitive("distributed.grads_final", _never, save="none")
 
 
 class DataParallel(Module):
@@ -116,7 +106,8 @@ class DataParallel(Module):
         self._pass = run
         params = [p for b in buckets for p in b.params]
         for p in params:
-            p._node = run.node_for(p)
+            # ops that consume p now record an edge to its "gradient ready" node
+            p._node = run.node_for(p)  # type: ignore[assignment]
         try:
             return self.module(*args, **kwargs)
         finally:
@@ -174,7 +165,7 @@ class _Pass:
         self.final = _node(_GRADS_FINAL, self, (), (), ())
 
     def node_for(self, p: Parameter) -> Node:
-        return _node(_GRAD_READY, (self, p), (_leaf_edge(p), self.final), (p.shape, ()),
+        return _node(_GRAD_READY, (self, p), (grad_node(p), self.final), (p.shape, ()),
                      (p.dtype, np.dtype(np.float64)))
 
     def _usable(self, what: str) -> None:
@@ -244,16 +235,11 @@ class _Pass:
         p.grad = Tensor._from_op(slot, None)
 
 
-def _node(op: Any, residuals: Any, edges: tuple[Any, ...], shapes: tuple[Any, ...],
+def _node(op: Primitive, residuals: Any, edges: tuple[Any, ...], shapes: tuple[Any, ...],
           dtypes: tuple[Any, ...]) -> Node:
-    """A recorded node saving nothing, with every slot the engine's Node declares set."""
-    values = {"op": op, "params": {}, "edges": edges, "residuals": residuals,
-              "in_shapes": shapes, "in_dtypes": dtypes, "freed": False}
-    node = Node.__new__(Node)
-    for slot in Node.__slots__:
-        if slot != "__weakref__":
-            setattr(node, slot, values.get(slot))
-    return node
+    """A recorded node that saves nothing (its rule reads only ``residuals``)."""
+    return Node(op, {}, edges, shapes, dtypes, inputs=None, out_data=None,
+                residuals=residuals, versions=None, created_at=None)
 
 
 @_GRAD_READY.vjp
