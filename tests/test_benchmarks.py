@@ -275,3 +275,18 @@ def test_distributed_suite_skips_or_delegates(tmp_path: Path, monkeypatch) -> No
     res = distributed.run(_cfg(quick=True))
     assert [c.status for c in res.checks] == ["ok"] and "--quick" in res.checks[0].detail
     assert [(r.case, r.system, r.median) for r in res.rows] == [("2 ranks", "gpuchain DDP", 0.5)]
+
+
+def test_before_after_table_pairs_cases_and_ratios() -> None:
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.before_after import table
+
+    def run(median: float, ratio: float) -> dict:
+        return {"rows": [{"suite": "engine", "case": "chain", "system": "gpuchain",
+                          "per_unit": median, "gpuchain_over_system": 1.0},
+                         {"suite": "engine", "case": "chain", "system": "torch eager",
+                          "per_unit": median / ratio, "gpuchain_over_system": ratio}]}
+
+    lines = table([run(2e-6, 1.5)], [run(1e-6, 0.75)])
+    assert lines[2].startswith("| engine | chain | gpuchain | 2 µs | 1 µs | 0.50 |")
+    assert lines[3].endswith("| 1.50 | 0.75 |")
