@@ -130,7 +130,13 @@ def _(ctx, t):
 
 
 def inv(a: Any) -> Tensor:
-    """The inverse of a (stack of) square matrices. Derivative: ``-A⁻ᵀ G A⁻ᵀ``."""
+    """The inverse of a (stack of) square matrices. Derivative: ``-A⁻ᵀ G A⁻ᵀ``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    """
     x = _float(a)
     _square(x, "inv")
     return inv_p(x)
@@ -164,7 +170,15 @@ def _(ctx, t):
 
 def solve(a: Any, b: Any) -> Tensor:
     """``x`` with ``a @ x == b``: ``a`` (..., M, M); ``b`` (M,) or (..., M, K), stacks
-    broadcast (NumPy 2 rules). Derivatives: ``Ḃ = A⁻ᵀ G``, ``Ā = -Ḃ xᵀ``."""
+    broadcast (NumPy 2 rules). Derivatives: ``Ḃ = A⁻ᵀ G``, ``Ā = -Ḃ xᵀ``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        The (stack of) square coefficient matrices.
+    b : Tensor or array_like
+        Right-hand side: a vector or a (stack of) matrices.
+    """
     x, y = as_tensors(_float(a), b)
     _square(x, "solve")
     vector = y.ndim == 1
@@ -199,7 +213,13 @@ def _(ctx, t):
 
 def det(a: Any) -> Tensor:
     """The determinant of a (stack of) square matrices. Derivative ``det(A) A⁻ᵀ``
-    (undefined, and raising, at singular matrices)."""
+    (undefined, and raising, at singular matrices).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    """
     x = _float(a)
     _square(x, "det")
     return det_p(x)
@@ -227,7 +247,13 @@ class SlogdetResult(NamedTuple):
 
 def slogdet(a: Any) -> SlogdetResult:
     """``(sign, log|det a|)``; the sign is not differentiable, the log-determinant has
-    derivative ``A⁻ᵀ``."""
+    derivative ``A⁻ᵀ``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    """
     x = _float(a)
     _square(x, "slogdet")
     xp = array_module_of(x.data)
@@ -270,7 +296,13 @@ def _(ctx, t):
 
 def cholesky(a: Any) -> Tensor:
     """The lower-triangular ``L`` with ``L @ L.T == a`` for a symmetric positive-definite
-    ``a`` (its lower triangle is read). Gradient: the symmetric one."""
+    ``a`` (its lower triangle is read). Gradient: the symmetric one.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    """
     x = _float(a)
     _square(x, "cholesky")
     return cholesky_p(x)
@@ -325,7 +357,15 @@ class QRResult(NamedTuple):
 def qr(a: Any, mode: str = "reduced") -> QRResult | Tensor:
     """The QR decomposition ``a = Q R`` (``mode`` "reduced", "complete" or "r", which
     returns R only). Derivatives for m >= n in the reduced form (Walter and Lehmann;
-    JAX's rule)."""
+    JAX's rule).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    mode : {'reduced', 'complete', 'r'}
+        Which factors to return.
+    """
     x = _float(a)
     if x.ndim < 2:
         raise ValueError(f"linalg.qr: expected a (stack of) matrices, got shape {x.shape}")
@@ -402,7 +442,15 @@ class EighResult(NamedTuple):
 def eigh(a: Any, UPLO: str = "L") -> EighResult:
     """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of a symmetric
     matrix, reading its ``UPLO`` triangle. Gradient: the symmetric one; see the module
-    docstring for repeated eigenvalues."""
+    docstring for repeated eigenvalues.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    UPLO : {'L', 'U'}
+        The triangle read.
+    """
     x = _float(a)
     _square(x, "eigh")
     if UPLO not in ("L", "U"):
@@ -499,7 +547,17 @@ class SVDResult(NamedTuple):
 def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True) -> SVDResult | Tensor:
     """``a = U @ diag(S) @ Vh`` with singular values ``S`` descending; only ``S`` when
     ``compute_uv`` is False. Derivatives as PyTorch's and JAX's (see the module
-    docstring for repeated or zero singular values and ``full_matrices``)."""
+    docstring for repeated or zero singular values and ``full_matrices``).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    full_matrices : bool
+        Square ``U`` and ``Vh`` (only differentiable for square inputs).
+    compute_uv : bool
+        Return ``U`` and ``Vh`` too (else only ``S``).
+    """
     x = _float(a)
     if x.ndim < 2:
         raise ValueError(f"linalg.svd: expected a (stack of) matrices, got shape {x.shape}")
@@ -570,6 +628,17 @@ def norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
     -inf, 0, any p). Two axes: matrix norms (None/"fro", "nuc", 1, -1, 2, -2, inf, -inf).
     The 2-norm's derivative ``x / |x|`` is undefined at 0; ``ord`` inf and 1 pick one
     subgradient (ties share, ``|x|``'s derivative is 0 at 0).
+
+    Parameters
+    ----------
+    x : Tensor or array_like
+        Input.
+    ord : {None, 'fro', 'nuc', int, inf, -inf}
+        The norm (see above).
+    axis : int, pair of ints or None
+        One axis (vector norm), two (matrix norm), or None.
+    keepdims : bool
+        Keep the normed axes with length 1.
     """
     from gpuchain.ops._args import axes as norm_axes
 

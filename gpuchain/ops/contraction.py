@@ -198,6 +198,15 @@ def einsum(subscripts: str, *operands: Any, optimize: bool | str = "greedy") -> 
     Contracts pairwise in the order ``np.einsum_path(..., optimize=optimize)`` picks
     (``"greedy"`` by default, ``"optimal"``, or ``False`` for left to right); each
     pairwise contraction runs as one batched GEMM and is differentiable to any order.
+
+    Parameters
+    ----------
+    subscripts : str
+        Labels of each operand's axes, comma separated, optionally ``->`` and the output labels.
+    operands : Tensors or array_like
+        The operands, one per comma-separated label group.
+    optimize : {'greedy', 'optimal'} or False
+        Contraction order: ``np.einsum_path``'s strategy, or left to right.
     """
     from gpuchain.ops.reduce import sum_p
     from gpuchain.ops.shape import broadcast_to, transpose
@@ -274,7 +283,17 @@ def _normalize_axes(axes: Any, a: Tensor, b: Tensor) -> tuple[list[int], list[in
 def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Tensor:
     """Sum of products over the given axes: the last ``axes`` of ``a`` with the first of
     ``b`` (an int), or the listed pairs ``(axes_a, axes_b)``; the result has ``a``'s free
-    axes then ``b``'s. Runs as one GEMM."""
+    axes then ``b``'s. Runs as one GEMM.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        First operand.
+    b : Tensor or array_like
+        Second operand.
+    axes : int or pair of sequences
+        The number of trailing/leading axes, or the axes of each operand.
+    """
     x, y = as_tensors(a, b)
     xa, xb = _normalize_axes(axes, x, y)
     la = LETTERS[:x.ndim]
@@ -288,7 +307,15 @@ def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Tensor:
 
 def dot(a: Any, b: Any) -> Tensor:
     """NumPy's dot: a product with a scalar, the inner product of vectors, the matrix
-    product, or a sum over the last axis of ``a`` and the second-to-last of ``b``."""
+    product, or a sum over the last axis of ``a`` and the second-to-last of ``b``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        First operand.
+    b : Tensor or array_like
+        Second operand.
+    """
     from gpuchain.ops.linalg import matmul
 
     x, y = as_tensors(a, b)
@@ -300,7 +327,15 @@ def dot(a: Any, b: Any) -> Tensor:
 
 
 def vdot(a: Any, b: Any) -> Tensor:
-    """The dot product of the flattened inputs (real inputs: no conjugation)."""
+    """The dot product of the flattened inputs (real inputs: no conjugation).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        First operand (flattened).
+    b : Tensor or array_like
+        Second operand (flattened).
+    """
     from gpuchain.ops.shape import ravel
 
     x, y = as_tensors(a, b)
@@ -310,7 +345,15 @@ def vdot(a: Any, b: Any) -> Tensor:
 
 
 def inner(a: Any, b: Any) -> Tensor:
-    """Sum of products over the last axes (a product when either is a scalar)."""
+    """Sum of products over the last axes (a product when either is a scalar).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        First operand.
+    b : Tensor or array_like
+        Second operand.
+    """
     x, y = as_tensors(a, b)
     if x.ndim == 0 or y.ndim == 0:
         return x * y
@@ -318,7 +361,15 @@ def inner(a: Any, b: Any) -> Tensor:
 
 
 def outer(a: Any, b: Any) -> Tensor:
-    """``out[i, j] = a.ravel()[i] * b.ravel()[j]``."""
+    """``out[i, j] = a.ravel()[i] * b.ravel()[j]``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        First operand (flattened).
+    b : Tensor or array_like
+        Second operand (flattened).
+    """
     from gpuchain.ops.shape import reshape
 
     x, y = as_tensors(a, b)

@@ -44,19 +44,49 @@ def _shape(shape: Shape, fn: str) -> tuple[int, ...]:
 
 
 def zeros(shape: Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A Tensor of ``shape`` filled with 0 (default float dtype unless ``dtype``)."""
+    """A Tensor of ``shape`` filled with 0 (default float dtype unless ``dtype``).
+
+    Parameters
+    ----------
+    shape : int or tuple of ints
+        Shape of the result.
+    dtype : dtype, optional
+        Dtype of the result (the default float dtype when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp = get_backend().xp
     return _leaf(xp.zeros(_shape(shape, "zeros"), dtype=_dtype(dtype)), requires_grad)
 
 
 def ones(shape: Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A Tensor of ``shape`` filled with 1 (default float dtype unless ``dtype``)."""
+    """A Tensor of ``shape`` filled with 1 (default float dtype unless ``dtype``).
+
+    Parameters
+    ----------
+    shape : int or tuple of ints
+        Shape of the result.
+    dtype : dtype, optional
+        Dtype of the result (the default float dtype when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp = get_backend().xp
     return _leaf(xp.ones(_shape(shape, "ones"), dtype=_dtype(dtype)), requires_grad)
 
 
 def empty(shape: Shape, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A Tensor of ``shape`` with unspecified contents (default float dtype)."""
+    """A Tensor of ``shape`` with unspecified contents (default float dtype).
+
+    Parameters
+    ----------
+    shape : int or tuple of ints
+        Shape of the result.
+    dtype : dtype, optional
+        Dtype of the result (the default float dtype when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp = get_backend().xp
     return _leaf(xp.empty(_shape(shape, "empty"), dtype=_dtype(dtype)), requires_grad)
 
@@ -80,6 +110,17 @@ def full(shape: Shape, fill_value: Any, dtype: Any = None,
 
     The dtype follows NumPy: an int fill gives int64, a bool fill bool, and a float fill
     the default float dtype (``dtype=`` overrides).
+
+    Parameters
+    ----------
+    shape : int or tuple of ints
+        Shape of the result.
+    fill_value : scalar
+        The value of every element.
+    dtype : dtype, optional
+        Dtype of the result (from ``fill_value`` when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
     """
     xp = get_backend().xp
     value = getattr(fill_value, "data", fill_value)
@@ -101,28 +142,78 @@ def _like(a: Any, dtype: Any, shape: Any) -> tuple[Any, np.dtype, tuple[int, ...
 
 def zeros_like(a: Any, dtype: Any = None, shape: Shape | None = None,
                requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape, dtype and device of ``a`` (each overridable)."""
+    """Zeros with the shape, dtype and device of ``a`` (each overridable).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        The template.
+    dtype : dtype, optional
+        Dtype of the result (``a``'s when None).
+    shape : int or tuple of ints, optional
+        Shape of the result (``a``'s when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp, dt, sh = _like(a, dtype, shape)
     return _leaf(xp.zeros(sh, dtype=dt), requires_grad)
 
 
 def ones_like(a: Any, dtype: Any = None, shape: Shape | None = None,
               requires_grad: bool = False) -> Tensor:
-    """Ones with the shape, dtype and device of ``a`` (each overridable)."""
+    """Ones with the shape, dtype and device of ``a`` (each overridable).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        The template.
+    dtype : dtype, optional
+        Dtype of the result (``a``'s when None).
+    shape : int or tuple of ints, optional
+        Shape of the result (``a``'s when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp, dt, sh = _like(a, dtype, shape)
     return _leaf(xp.ones(sh, dtype=dt), requires_grad)
 
 
 def empty_like(a: Any, dtype: Any = None, shape: Shape | None = None,
                requires_grad: bool = False) -> Tensor:
-    """An uninitialized Tensor with the shape, dtype and device of ``a``."""
+    """An uninitialized Tensor with the shape, dtype and device of ``a``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        The template.
+    dtype : dtype, optional
+        Dtype of the result (``a``'s when None).
+    shape : int or tuple of ints, optional
+        Shape of the result (``a``'s when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp, dt, sh = _like(a, dtype, shape)
     return _leaf(xp.empty(sh, dtype=dt), requires_grad)
 
 
 def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Shape | None = None,
               requires_grad: bool = False) -> Tensor:
-    """``fill_value`` with the shape, dtype and device of ``a`` (each overridable)."""
+    """``fill_value`` with the shape, dtype and device of ``a`` (each overridable).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        The template.
+    fill_value : scalar
+        The value of every element.
+    dtype : dtype, optional
+        Dtype of the result (``a``'s when None).
+    shape : int or tuple of ints, optional
+        Shape of the result (``a``'s when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp, dt, sh = _like(a, dtype, shape)
     return _leaf(xp.full(sh, getattr(fill_value, "data", fill_value), dtype=dt),
                  requires_grad)
@@ -134,6 +225,19 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 
     As in NumPy, integer arguments give int64 values; any float argument gives the
     default float dtype (``dtype=`` overrides).
+
+    Parameters
+    ----------
+    start : number
+        Start of the interval (the stop when ``stop`` is None).
+    stop : number, optional
+        End of the interval.
+    step : number
+        Spacing between values.
+    dtype : dtype, optional
+        Dtype of the result (from the arguments when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
     """
     if stop is None:
         start, stop = 0, start
@@ -150,7 +254,23 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True,
              dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """``num`` evenly spaced values from ``start`` to ``stop`` (included when
-    ``endpoint``), in the default float dtype unless ``dtype``."""
+    ``endpoint``), in the default float dtype unless ``dtype``.
+
+    Parameters
+    ----------
+    start : number
+        The first value.
+    stop : number
+        The last value (when ``endpoint``).
+    num : int
+        Number of values.
+    endpoint : bool
+        Include ``stop``.
+    dtype : dtype, optional
+        Dtype of the result (the default float dtype when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     if num < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
     xp = get_backend().xp
@@ -160,7 +280,21 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True,
 
 def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None,
         requires_grad: bool = False) -> Tensor:
-    """An ``N x M`` matrix (square when ``M`` is None) with ones on the ``k``-th diagonal."""
+    """An ``N x M`` matrix (square when ``M`` is None) with ones on the ``k``-th diagonal.
+
+    Parameters
+    ----------
+    N : int
+        Number of rows.
+    M : int, optional
+        Number of columns (``N`` when None).
+    k : int
+        Diagonal offset (positive: above the main diagonal).
+    dtype : dtype, optional
+        Dtype of the result (the default float dtype when None).
+    requires_grad : bool
+        Make the result a leaf that collects gradients.
+    """
     xp = get_backend().xp
     return _leaf(xp.eye(int(N), None if M is None else int(M), k=int(k), dtype=_dtype(dtype)),
                  requires_grad)

@@ -56,7 +56,15 @@ def _(ctx, t):
 def matmul(x1: Any, x2: Any) -> Tensor:
     """Matrix product with NumPy's rules: stacks of matrices broadcast, and a 1-D operand
     is promoted to a matrix (a row on the left, a column on the right) whose added axis
-    is dropped from the result. A contracted axis of length 0 gives zeros."""
+    is dropped from the result. A contracted axis of length 0 gives zeros.
+
+    Parameters
+    ----------
+    x1 : Tensor or array_like
+        Left operand.
+    x2 : Tensor or array_like
+        Right operand.
+    """
     from gpuchain.ops.shape import reshape
 
     a, b = as_tensors(x1, x2)
@@ -92,8 +100,21 @@ def _diag_index(n: int, m: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
 
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """The diagonal (``offset`` above it when positive) of the 2-D slices in the plane
-    ``axis1``, ``axis2``; that plane is removed and the diagonal becomes the last axis."""
-    from gpuchain.ops.shape import getitem_p, moveaxis
+    ``axis1``, ``axis2``; that plane is removed and the diagonal becomes the last axis.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    offset : int
+        Diagonal offset: positive above the main diagonal, negative below.
+    axis1 : int
+        First axis of the 2-D planes.
+    axis2 : int
+        Second axis of the 2-D planes.
+    """
+    from gpuchain.ops.indexing import getitem_p
+    from gpuchain.ops.shape import moveaxis
 
     x = as_tensor(a)
     if x.ndim < 2:
@@ -107,7 +128,19 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
 
 
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
-    """Sum along the diagonal (see :func:`diagonal` for the arguments)."""
+    """Sum along the diagonal (see :func:`diagonal` for the arguments).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    offset : int
+        Diagonal offset: positive above the main diagonal, negative below.
+    axis1 : int
+        First axis of the 2-D planes.
+    axis2 : int
+        Second axis of the 2-D planes.
+    """
     from gpuchain.ops.reduce import sum_p
 
     return sum_p(diagonal(a, offset, axis1, axis2), axis=(-1,), keepdims=False)
@@ -115,8 +148,16 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
 
 def diag(v: Any, k: int = 0) -> Tensor:
     """A 1-D ``v``: the square matrix with ``v`` on its ``k``-th diagonal; a 2-D ``v``:
-    its ``k``-th diagonal."""
-    from gpuchain.ops.shape import scatter_add_p
+    its ``k``-th diagonal.
+
+    Parameters
+    ----------
+    v : Tensor or array_like
+        A 1-D or 2-D input.
+    k : int
+        Diagonal offset (positive: above the main diagonal).
+    """
+    from gpuchain.ops.indexing import scatter_add_p
 
     x = as_tensor(v)
     k = index(k, "k", "diag")
@@ -141,10 +182,26 @@ def _triangle(m: Any, k: int, upper: bool, fn: str) -> Tensor:
 
 
 def triu(m: Any, k: int = 0) -> Tensor:
-    """``m`` with the elements below the ``k``-th diagonal zeroed (last two axes)."""
+    """``m`` with the elements below the ``k``-th diagonal zeroed (last two axes).
+
+    Parameters
+    ----------
+    m : Tensor or array_like
+        Input of at least 2 dims.
+    k : int
+        Diagonal offset (positive: above the main diagonal).
+    """
     return _triangle(m, k, True, "triu")
 
 
 def tril(m: Any, k: int = 0) -> Tensor:
-    """``m`` with the elements above the ``k``-th diagonal zeroed (last two axes)."""
+    """``m`` with the elements above the ``k``-th diagonal zeroed (last two axes).
+
+    Parameters
+    ----------
+    m : Tensor or array_like
+        Input of at least 2 dims.
+    k : int
+        Diagonal offset (positive: above the main diagonal).
+    """
     return _triangle(m, k, False, "tril")

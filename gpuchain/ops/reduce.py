@@ -260,6 +260,17 @@ def mean(a: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None,
     """Arithmetic mean over the given axes (the sum divided by the element count).
 
     Arguments as for :func:`sum`. Integer inputs give a floating result, as in NumPy.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+    keepdims : bool
+        Keep the reduced axes with length 1.
     """
     x = _input(a, dtype)
     ax = axes(axis, x.ndim, "mean")
@@ -272,6 +283,15 @@ def max(a: Any, axis: int | tuple[int, ...] | None = None,  # noqa: A001
 
     Derivative convention: tied maxima share the cotangent equally (as ``torch.amax``
     and JAX), so the gradient is symmetric in the tied entries.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    keepdims : bool
+        Keep the reduced axes with length 1.
     """
     x = as_tensor(a)
     return max_p(x, axis=axes(axis, x.ndim, "max"), keepdims=keepdims)
@@ -279,7 +299,17 @@ def max(a: Any, axis: int | tuple[int, ...] | None = None,  # noqa: A001
 
 def min(a: Any, axis: int | tuple[int, ...] | None = None,  # noqa: A001
         keepdims: bool = False) -> Tensor:
-    """Minimum over the given axes; tied minima share the cotangent equally."""
+    """Minimum over the given axes; tied minima share the cotangent equally.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    """
     x = as_tensor(a)
     return min_p(x, axis=axes(axis, x.ndim, "min"), keepdims=keepdims)
 
@@ -290,19 +320,44 @@ def logsumexp(a: Any, axis: int | tuple[int, ...] | None = None,
 
     A reduction over zero elements gives ``-inf`` (the log of an empty sum), as
     ``scipy.special.logsumexp`` and ``torch.logsumexp`` do. Derivative: ``softmax(a)``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    keepdims : bool
+        Keep the reduced axes with length 1.
     """
     x = as_tensor(a)
     return logsumexp_p(x, axis=axes(axis, x.ndim, "logsumexp"), keepdims=keepdims)
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
-    """``exp(x) / sum(exp(x), axis)`` along one axis; an empty axis gives an empty result."""
+    """``exp(x) / sum(exp(x), axis)`` along one axis; an empty axis gives an empty result.
+
+    Parameters
+    ----------
+    x : Tensor or array_like
+        Input.
+    axis : int
+        The axis normalized over.
+    """
     x = as_tensor(x)
     return softmax_p(x, axis=one_axis(axis, x.ndim, "softmax"))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """``x - logsumexp(x, axis, keepdims=True)``, computed stably along one axis."""
+    """``x - logsumexp(x, axis, keepdims=True)``, computed stably along one axis.
+
+    Parameters
+    ----------
+    x : Tensor or array_like
+        Input.
+    axis : int
+        The axis normalized over.
+    """
     x = as_tensor(x)
     return log_softmax_p(x, axis=one_axis(axis, x.ndim, "log_softmax"))
 
@@ -331,6 +386,17 @@ def prod(a: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None,
 
     Computed as a pairwise tree of multiplications, so the derivative is exact where
     elements are zero (the product of the others), and exists to any order.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+    keepdims : bool
+        Keep the reduced axes with length 1.
     """
     from gpuchain.ops.shape import concatenate, reshape
 
@@ -359,6 +425,15 @@ def cumsum(a: Any, axis: int | None = None, dtype: Any = None) -> Tensor:
     """Cumulative sum along ``axis`` (of the flattened input when ``axis`` is None).
 
     Derivative: the reversed cumulative sum of the cotangent.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int or None
+        The axis of the scan; None scans the flattened input.
+    dtype : dtype, optional
+        Cast the input to this dtype first.
     """
     x, ax = _scan_input(a, axis, dtype, "cumsum")
     return cumsum_p(x, axis=ax)
@@ -369,6 +444,15 @@ def cumprod(a: Any, axis: int | None = None, dtype: Any = None) -> Tensor:
 
     Computed as a Hillis–Steele scan of multiplications (log2 n steps), so derivatives
     are exact at zeros and exist to any order.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int or None
+        The axis of the scan; None scans the flattened input.
+    dtype : dtype, optional
+        Cast the input to this dtype first.
     """
     from gpuchain.ops.shape import concatenate
 
@@ -387,7 +471,21 @@ def cumprod(a: Any, axis: int | None = None, dtype: Any = None) -> Tensor:
 
 def var(a: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None,
         ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Variance ``sum((a - mean(a))**2) / (N - ddof)`` over the given axes."""
+    """Variance ``sum((a - mean(a))**2) / (N - ddof)`` over the given axes.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+    ddof : int
+        Delta degrees of freedom: the divisor is ``N - ddof``.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    """
     x = _input(a, dtype)
     ax = axes(axis, x.ndim, "var")
     d = x - mean(x, axis=ax, keepdims=True)
@@ -396,7 +494,21 @@ def var(a: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None,
 
 def std(a: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None,
         ddof: int = 0, keepdims: bool = False) -> Tensor:
-    """Standard deviation, the square root of :func:`var` (same arguments)."""
+    """Standard deviation, the square root of :func:`var` (same arguments).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+    ddof : int
+        Delta degrees of freedom: the divisor is ``N - ddof``.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    """
     from gpuchain.ops.elementwise import sqrt
 
     return sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
@@ -409,6 +521,19 @@ def average(a: Any, axis: int | tuple[int, ...] | None = None, weights: Any = No
 
     ``weights`` has ``a``'s shape, or is 1-D along a single ``axis``. With
     ``returned=True`` the sum of the weights is returned too.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    weights : Tensor or array_like, optional
+        Weights, of ``a``'s shape or 1-D along a single ``axis``.
+    returned : bool
+        Also return the sum of the weights.
+    keepdims : bool
+        Keep the reduced axes with length 1.
     """
     from gpuchain.ops.shape import broadcast_to, reshape
 
@@ -442,24 +567,64 @@ def _no_grad_result(fn: str, a: Any, **kwargs: Any) -> Tensor:
 
 def argmax(a: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Indices of the maxima along ``axis`` (of the flattened input when None); the
-    first occurrence wins ties. Not differentiable: the result does not require grad."""
+    first occurrence wins ties. Not differentiable: the result does not require grad.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int or None
+        The axis to search; None searches the flattened input.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    """
     return _no_grad_result("argmax", a, axis=axis, keepdims=keepdims)
 
 
 def argmin(a: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
-    """Indices of the minima along ``axis``; not differentiable (see :func:`argmax`)."""
+    """Indices of the minima along ``axis``; not differentiable (see :func:`argmax`).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int or None
+        The axis to search; None searches the flattened input.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    """
     return _no_grad_result("argmin", a, axis=axis, keepdims=keepdims)
 
 
 def all(a: Any, axis: int | tuple[int, ...] | None = None,  # noqa: A001
         keepdims: bool = False) -> Tensor:
-    """Whether every element along the axes is true; a boolean Tensor without grad."""
+    """Whether every element along the axes is true; a boolean Tensor without grad.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    """
     x = as_tensor(a)
     return _no_grad_result("all", x, axis=axes(axis, x.ndim, "all"), keepdims=keepdims)
 
 
 def any(a: Any, axis: int | tuple[int, ...] | None = None,  # noqa: A001
         keepdims: bool = False) -> Tensor:
-    """Whether any element along the axes is true; a boolean Tensor without grad."""
+    """Whether any element along the axes is true; a boolean Tensor without grad.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        The axes to reduce; None reduces every axis.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    """
     x = as_tensor(a)
     return _no_grad_result("any", x, axis=axes(axis, x.ndim, "any"), keepdims=keepdims)

@@ -1,10 +1,11 @@
-"""Ops that move, select or assemble elements: reshaping, transposing, broadcasting,
-indexing and index assignment, joining, splitting, padding, flipping and sorting.
+"""Ops that move or assemble elements: reshaping, transposing, broadcasting, joining,
+splitting, tiling, padding, rolling and flipping (indexing and sorting live in
+:mod:`gpuchain.ops.indexing`).
 
-The primitives are ``reshape``, ``transpose``, ``broadcast_to``, ``getitem``,
-``scatter_add``, ``index_update``, ``concatenate``, ``stack``, ``pad``, ``copy`` and
-``identity``; every other public function here is composed of them, so it is
-differentiable in both modes to any order without rules of its own.
+The primitives are ``reshape``, ``transpose``, ``broadcast_to``, ``concatenate``,
+``stack``, ``pad``, ``copy`` and ``identity``; every other public function here is
+composed of them and of indexing, so it is differentiable in both modes to any order
+without rules of its own.
 """
 
 from __future__ import annotations
@@ -16,21 +17,29 @@ from typing import Any
 
 import numpy as np
 
-from gpuchain.backend import array_module_of
 from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor
 from gpuchain.ops._args import as_tensor, as_tensors, index, one_axis
-from gpuchain.ops._rules import const_like
+from gpuchain.ops.indexing import __all__ as _indexing_all
+from gpuchain.ops.indexing import _along, _fill_missing, getitem_p, take
 
 __all__ = [
-    "argsort", "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_to",
-    "column_stack", "concatenate", "copy", "dsplit", "dstack", "expand_dims", "flatten", "flip",
-    "fliplr", "flipud", "getitem", "hsplit", "hstack", "index_update", "moveaxis", "pad",
-    "put_along_axis", "ravel", "repeat", "reshape", "roll", "rot90", "sort", "split",
-    "squeeze", "stack", "swapaxes", "take", "take_along_axis", "tile", "transpose", "vsplit",
-    "vstack",
+    "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_to", "column_stack",
+    "concatenate", "copy", "dsplit", "dstack", "expand_dims", "flatten", "flip", "fliplr",
+    "flipud", "hsplit", "hstack", "moveaxis", "pad", "ravel", "repeat", "reshape", "roll",
+    "rot90", "split", "squeeze", "stack", "swapaxes", "tile", "transpose", "vsplit", "vstack",
 ]
-
+# TRANSITION: gpuchain.ops exports only FAMILIES' __all__; until FAMILIES lists indexing,
+# its names are exported through this module too. Delete these lines when it does.
+__all__ += _indexing_all
+from gpuchain.ops.indexing import (  # noqa: E402, F401
+    argsort,
+    getitem,
+    index_update,
+    put_along_axis,
+    sort,
+    take_along_axis,
+)
 
 # --- primitives ----------------------------------------------------------------------
 
@@ -90,114 +99,6 @@ def _(ctx, t):
     return broadcast_to_p(t[0], shape=t[0].shape[:nb] + shape)
 
 
-def _has_advanced(index: tuple) -> bool:
-    return builtins.any(
-        not isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis))) for i in index)
-
-
-def _batched_index(index: tuple, nb: int) -> tuple:
-    if nb == 0:
-        return index
-    if _has_advanced(index):
-        positions = [k for k, i in enumerate(index)
-                     if not isinstance(i, (slice, type(None), type(Ellipsis)))]
-        if positions != list(range(positions[0], positions[-1] + 1)):
-            raise NotImplementedError(
-                "getitem: batched (vectorized) differentiation of an index whose array "
-                "indices are separated by slices is not supported; index in two steps")
-    return (slice(None),) * nb + index
-
-
-@defop("getitem", save="none")
-def getitem_p(xp, x, index=()):
-    return x[index]
-
-
-@getitem_p.vjp
-def _(ctx, g):
-    index = ctx.params["index"]
-    in_shape = tuple(ctx.in_shapes[0])
-    nb = g.ndim - _core_ndim(in_shape, index)
-    return (scatter_add_p(g, index=_batched_index(index, nb), shape=g.shape[:nb] + in_shape),)
-
-
-@getitem_p.jvp
-def _(ctx, t):
-    nb = t[0].ndim - ctx.inputs[0].ndim
-    return getitem_p(t[0], index=_batched_index(ctx.params["index"], nb))
-
-
-def _core_ndim(in_shape: tuple[int, ...], index: tuple) -> int:
-    return np.empty(in_shape, dtype=np.bool_)[_host_index(index)].ndim
-
-
-def _host_index(index: tuple) -> tuple:
-    return tuple(i.get() if hasattr(i, "get") else i for i in index)  # CuPy index arrays
-
-
-@defop("scatter_add", save="none")
-def scatter_add_p(xp, g, index=(), shape=()):
-    """zeros(shape) with g added at ``index`` (repeated indices accumulate): the adjoint
-    of getitem."""
-    out = xp.zeros(shape, dtype=g.dtype)
-    if _has_advanced(index):
-        if xp is np:
-            np.add.at(out, index, g)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(out, index, g)
-    else:
-        out[index] = g
-    return out
-
-
-@scatter_add_p.vjp
-def _(ctx, g):
-    shape = ctx.params["shape"]
-    nb = g.ndim - len(shape)
-    return (getitem_p(g, index=_batched_index(ctx.params["index"], nb)),)
-
-
-@scatter_add_p.jvp
-def _(ctx, t):
-    shape = tuple(ctx.params["shape"])
-    nb = t[0].ndim - ctx.inputs[0].ndim
-    return scatter_add_p(t[0], index=_batched_index(ctx.params["index"], nb),
-                         shape=t[0].shape[:nb] + shape)
-
-
-@defop("index_update", save="none")
-def index_update_p(xp, x, v, index=()):
-    """A copy of ``x`` with ``x[index] = v`` (``v`` already has ``x[index]``'s shape)."""
-    out = x.copy()
-    out[index] = v
-    return out
-
-
-def _zeros_const(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return const_like(array_module_of(like.data).zeros(shape, dtype=like.dtype), like)
-
-
-@index_update_p.vjp
-def _(ctx, g):
-    nb = g.ndim - len(ctx.in_shapes[0])
-    index = _batched_index(ctx.params["index"], nb)
-    gv = getitem_p(g, index=index) if ctx.needs_grad(1) else None
-    gx = None
-    if ctx.needs_grad(0):
-        hole = getitem_p(g.detach(), index=index)
-        gx = index_update_p(g, _zeros_const(hole.shape, g), index=index)
-    return gx, gv
-
-
-@index_update_p.jvp
-def _(ctx, t):
-    tx, tv = _fill_missing(t, ctx.inputs)
-    nb = tx.ndim - ctx.inputs[0].ndim
-    return index_update_p(tx, tv, index=_batched_index(ctx.params["index"], nb))
-
-
 @defop("concatenate", save="none")
 def concatenate_p(xp, *arrays, axis=0):
     return xp.concatenate(arrays, axis=axis)
@@ -213,15 +114,6 @@ def _(ctx, g):
         grads.append(getitem_p(g, index=index))
         start = stop
     return tuple(grads)
-
-
-def _fill_missing(tangents: list, inputs: tuple) -> list:
-    """Zero tangents for inputs without one, with the batch axes of those that have one."""
-    k = next(i for i, t in enumerate(tangents) if t is not None)
-    present, ref = tangents[k], inputs[k]
-    batch = present.shape[:present.ndim - ref.ndim]
-    return [_zeros_const(batch + x.shape, x) if tan is None else tan
-            for tan, x in zip(tangents, inputs)]
 
 
 @concatenate_p.jvp
@@ -319,7 +211,15 @@ def _resolve_shape(size: int, shape: Sequence[int], old: tuple[int, ...]) -> tup
 
 
 def reshape(a: Any, shape: int | Sequence[int]) -> Tensor:
-    """``a`` with a new shape and the same elements in C order (one entry may be -1)."""
+    """``a`` with a new shape and the same elements in C order (one entry may be -1).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input.
+    shape : int or tuple of ints
+        The new shape; one entry may be -1.
+    """
     x = as_tensor(a)
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
@@ -330,17 +230,37 @@ def reshape(a: Any, shape: int | Sequence[int]) -> Tensor:
 
 
 def ravel(a: Any) -> Tensor:
-    """The elements of ``a`` as a 1-D Tensor (C order)."""
+    """The elements of ``a`` as a 1-D Tensor (C order).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    """
     return reshape(a, (-1,))
 
 
 def flatten(a: Any) -> Tensor:
-    """The elements of ``a`` as a 1-D Tensor, like ``ndarray.flatten()``."""
+    """The elements of ``a`` as a 1-D Tensor, like ``ndarray.flatten()``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    """
     return reshape(a, (-1,))
 
 
 def transpose(a: Any, axes: Sequence[int] | None = None) -> Tensor:
-    """``a`` with its axes permuted (reversed when ``axes`` is None)."""
+    """``a`` with its axes permuted (reversed when ``axes`` is None).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axes : sequence of ints, optional
+        The permutation; reversed axes when None.
+    """
     x = as_tensor(a)
     n = x.ndim
     if axes is None:
@@ -358,7 +278,17 @@ def transpose(a: Any, axes: Sequence[int] | None = None) -> Tensor:
 
 
 def moveaxis(a: Any, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
-    """``a`` with the axes ``source`` moved to the positions ``destination``."""
+    """``a`` with the axes ``source`` moved to the positions ``destination``.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    source : int or sequence of ints
+        Axes to move.
+    destination : int or sequence of ints
+        Their positions in the result.
+    """
     x = as_tensor(a)
     n = x.ndim
     src = [one_axis(s, n, "moveaxis") + n for s in np.atleast_1d(source).tolist()]
@@ -373,7 +303,17 @@ def moveaxis(a: Any, source: int | Sequence[int], destination: int | Sequence[in
 
 
 def swapaxes(a: Any, axis1: int, axis2: int) -> Tensor:
-    """``a`` with axes ``axis1`` and ``axis2`` interchanged."""
+    """``a`` with axes ``axis1`` and ``axis2`` interchanged.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis1 : int
+        First axis.
+    axis2 : int
+        Second axis.
+    """
     x = as_tensor(a)
     perm = list(range(x.ndim))
     i, j = one_axis(axis1, x.ndim, "swapaxes"), one_axis(axis2, x.ndim, "swapaxes")
@@ -383,7 +323,15 @@ def swapaxes(a: Any, axis1: int, axis2: int) -> Tensor:
 
 def broadcast_to(array: Any, shape: int | Sequence[int]) -> Tensor:
     """``array`` broadcast to ``shape`` (NumPy rules). Derivative: the cotangent summed
-    over the broadcast axes."""
+    over the broadcast axes.
+
+    Parameters
+    ----------
+    array : Tensor or array_like
+        Input.
+    shape : int or tuple of ints
+        The target shape.
+    """
     x = as_tensor(array)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     shape = tuple(index(s, "shape entry", "broadcast_to") for s in shape)
@@ -400,7 +348,15 @@ def broadcast_to(array: Any, shape: int | Sequence[int]) -> Tensor:
 
 
 def squeeze(a: Any, axis: int | Sequence[int] | None = None) -> Tensor:
-    """``a`` without the given length-1 axes (all length-1 axes when ``axis`` is None)."""
+    """``a`` without the given length-1 axes (all length-1 axes when ``axis`` is None).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int, tuple of ints or None
+        Length-1 axes to drop; all of them when None.
+    """
     x = as_tensor(a)
     n = x.ndim
     if axis is None:
@@ -417,7 +373,15 @@ def squeeze(a: Any, axis: int | Sequence[int] | None = None) -> Tensor:
 
 
 def expand_dims(a: Any, axis: int | Sequence[int]) -> Tensor:
-    """``a`` with new length-1 axes at the positions ``axis`` of the result."""
+    """``a`` with new length-1 axes at the positions ``axis`` of the result.
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    axis : int or tuple of ints
+        Positions of the new axes in the result.
+    """
     x = as_tensor(a)
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
     n = x.ndim + len(items)
@@ -434,12 +398,24 @@ def _atleast(arys: tuple, fn: str, lift: Any) -> Tensor | list[Tensor]:
 
 
 def atleast_1d(*arys: Any) -> Tensor | list[Tensor]:
-    """Each input viewed with at least one dimension (a list when several are given)."""
+    """Each input viewed with at least one dimension (a list when several are given).
+
+    Parameters
+    ----------
+    arys : Tensors or array_like
+        One or more inputs.
+    """
     return _atleast(arys, "atleast_1d", lambda x: reshape(x, (1,)) if x.ndim == 0 else x)
 
 
 def atleast_2d(*arys: Any) -> Tensor | list[Tensor]:
-    """Each input with at least two dimensions; a 1-D input ``(n,)`` becomes ``(1, n)``."""
+    """Each input with at least two dimensions; a 1-D input ``(n,)`` becomes ``(1, n)``.
+
+    Parameters
+    ----------
+    arys : Tensors or array_like
+        One or more inputs.
+    """
     return _atleast(arys, "atleast_2d",
                     lambda x: reshape(x, (1,) * (2 - x.ndim) + x.shape) if x.ndim < 2 else x)
 
@@ -456,180 +432,39 @@ def _lift_3d(x: Tensor) -> Tensor:
 
 def atleast_3d(*arys: Any) -> Tensor | list[Tensor]:
     """Each input with at least three dimensions: ``(n,)`` → ``(1, n, 1)``, ``(m, n)`` →
-    ``(m, n, 1)``, as in NumPy."""
+    ``(m, n, 1)``, as in NumPy.
+
+    Parameters
+    ----------
+    arys : Tensors or array_like
+        One or more inputs.
+    """
     return _atleast(arys, "atleast_3d", _lift_3d)
 
 
 def copy(a: Any) -> Tensor:
-    """A copy of ``a`` in new memory (differentiable: the identity map)."""
+    """A copy of ``a`` in new memory (differentiable: the identity map).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    """
     return copy_p(as_tensor(a))
-
-
-# --- indexing ------------------------------------------------------------------------
-
-def normalize_index(index: Any) -> tuple:
-    """A tuple index with Tensors replaced by their arrays and lists by arrays."""
-    if not isinstance(index, tuple):
-        index = (index,)
-    out = []
-    for i in index:
-        if getattr(i, "_is_tensor", False):
-            i = i.data
-        elif isinstance(i, list):
-            i = np.asarray(i)
-        out.append(i)
-    return tuple(out)
-
-
-def getitem(a: Any, index: Any) -> Tensor:
-    """``a[index]`` with NumPy's basic and advanced indexing. Derivative: the cotangent
-    added back at the indexed positions (repeated indices accumulate)."""
-    return getitem_p(as_tensor(a), index=normalize_index(index))
-
-
-def index_update(x: Any, index: Any, values: Any) -> Tensor:
-    """A copy of ``x`` with ``x[index] = values`` (out of place; ``x`` is unchanged).
-
-    Differentiable in both ``x`` (the cotangent with zeros at the assigned positions) and
-    ``values`` (the cotangent read at those positions, summed over broadcasting). With
-    repeated array indices NumPy keeps one of the writes; which one, and hence the
-    derivative with respect to ``values``, is then unspecified (as in JAX).
-    """
-    x, v = as_tensors(x, values)
-    idx = normalize_index(index)
-    target = np.empty(x.shape, dtype=np.bool_)[_host_index(idx)].shape
-    if v.shape != target:
-        v = broadcast_to(v, target)
-    if v.dtype != x.dtype:
-        v = v.astype(x.dtype)
-    return index_update_p(x, v, index=idx)
-
-
-class At:
-    """JAX-style out-of-place updates: ``At(x)[idx].set(v)``, ``.add(v)``, ``.get()``.
-
-    ``Tensor.at`` returns one, so ``x.at[0, 1:].set(0.0)`` reads as in JAX.
-    """
-
-    __slots__ = ("_x",)
-
-    def __init__(self, x: Any) -> None:
-        self._x = as_tensor(x)
-
-    def __getitem__(self, index: Any) -> _AtIndex:
-        return _AtIndex(self._x, index)
-
-
-class _AtIndex:
-    __slots__ = ("_x", "_index")
-
-    def __init__(self, x: Tensor, index: Any) -> None:
-        self._x = x
-        self._index = index
-
-    def get(self) -> Tensor:
-        """``x[idx]``."""
-        return getitem(self._x, self._index)
-
-    def set(self, values: Any) -> Tensor:
-        """A copy of ``x`` with ``x[idx] = values`` (see :func:`index_update`)."""
-        return index_update(self._x, self._index, values)
-
-    def add(self, values: Any) -> Tensor:
-        """A copy of ``x`` with ``values`` added at ``idx`` (repeated indices accumulate)."""
-        x, v = as_tensors(self._x, values)
-        idx = normalize_index(self._index)
-        target = np.empty(x.shape, dtype=np.bool_)[_host_index(idx)].shape
-        return x + scatter_add_p(broadcast_to(v.astype(x.dtype), target), index=idx,
-                                 shape=x.shape)
-
-
-def _along(axis: int, item: Any) -> tuple:
-    return (Ellipsis, item) + (slice(None),) * (-axis - 1)
-
-
-def take(a: Any, indices: Any, axis: int | None = None) -> Tensor:
-    """Elements of ``a`` at ``indices`` along ``axis`` (of the flattened ``a`` when None)."""
-    x = as_tensor(a)
-    if axis is None:
-        x, axis = ravel(x), 0
-    ax = one_axis(axis, x.ndim, "take")
-    idx = normalize_index(indices)[0]
-    return getitem_p(x, index=_along(ax, idx))
-
-
-def _along_axis_index(shape: tuple[int, ...], indices: Any, axis: int, fn: str) -> tuple:
-    idx = np.asarray(getattr(indices, "data", indices))
-    if hasattr(idx, "get"):
-        idx = idx.get()
-    if idx.ndim != len(shape):
-        raise ValueError(f"{fn}: indices of {idx.ndim} dims for an array of {len(shape)} "
-                         "dims (they must match)")
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"{fn}: indices must be integers, got {idx.dtype}")
-    n = len(shape)
-    pos = axis + n
-    out = []
-    for i in range(n):
-        if i == pos:
-            out.append(idx)
-        else:
-            out.append(np.arange(shape[i]).reshape((-1,) + (1,) * (n - 1 - i)))
-    return tuple(out)
-
-
-def take_along_axis(arr: Any, indices: Any, axis: int | None) -> Tensor:
-    """``arr`` indexed by ``indices`` along ``axis``, the other axes matched elementwise
-    (``np.take_along_axis``); ``axis=None`` works on the flattened ``arr``."""
-    x = as_tensor(arr)
-    if axis is None:
-        x, axis = ravel(x), 0
-    ax = one_axis(axis, x.ndim, "take_along_axis")
-    return getitem_p(x, index=_along_axis_index(x.shape, indices, ax, "take_along_axis"))
-
-
-def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Tensor:
-    """A copy of ``arr`` with ``values`` written at ``indices`` along ``axis``
-    (``np.put_along_axis``, out of place); differentiable in ``arr`` and ``values``."""
-    x = as_tensor(arr)
-    shape = x.shape
-    if axis is None:
-        x, axis = ravel(x), 0
-    ax = one_axis(axis, x.ndim, "put_along_axis")
-    idx = _along_axis_index(x.shape, indices, ax, "put_along_axis")
-    return reshape(index_update(x, idx, values), shape)
-
-
-def argsort(a: Any, axis: int | None = -1, kind: str | None = None) -> Tensor:
-    """Indices that sort ``a`` along ``axis`` (flattened when None); no grad."""
-    x = as_tensor(a)
-    xp = array_module_of(x.data)
-    data = x.data.ravel() if axis is None else x.data
-    ax = -1 if axis is None else one_axis(axis, x.ndim, "argsort")
-    if xp is np:
-        return Tensor._from_op(np.argsort(data, axis=ax, kind=kind), None)
-    return Tensor._from_op(xp.argsort(data, axis=ax), None)
-
-
-def sort(a: Any, axis: int | None = -1, kind: str | None = None) -> Tensor:
-    """``a`` sorted along ``axis`` (flattened when None). Derivative: the cotangent
-    permuted back (tied elements take their cotangents in sorted order)."""
-    x = as_tensor(a)
-    if axis is None:
-        x, axis = ravel(x), -1
-    return take_along_axis(x, argsort(x, axis=axis, kind=kind), axis)
 
 
 # --- joining and splitting -----------------------------------------------------------
 
-def concatenate(arrays: Sequence[Any], *_legacy: Any, axis: int = 0) -> Tensor:
-    """The tensors joined along an existing ``axis``."""
-    # TEMPORARY: until gpuchain/ops/__init__.py re-exports this module, its concatenate
-    # wrapper still calls ``concatenate(*tensors, axis=...)``; a leading Tensor marks that.
-    if isinstance(arrays, Tensor):
-        arrays = (arrays,) + _legacy
-    elif _legacy:
-        (axis,) = _legacy
+def concatenate(arrays: Sequence[Any], axis: int = 0) -> Tensor:
+    """The tensors joined along an existing ``axis``.
+
+    Parameters
+    ----------
+    arrays : sequence of Tensors or array_like
+        The tensors to join.
+    axis : int
+        The axis to join along.
+    """
     ts = as_tensors(*arrays)
     if not ts:
         raise ValueError("concatenate: need at least one tensor")
@@ -638,12 +473,16 @@ def concatenate(arrays: Sequence[Any], *_legacy: Any, axis: int = 0) -> Tensor:
     return concatenate_p(*ts, axis=one_axis(axis, ts[0].ndim, "concatenate"))
 
 
-def stack(arrays: Sequence[Any], *_legacy: Any, axis: int = 0) -> Tensor:
-    """The tensors (all of one shape) joined along a new ``axis``."""
-    if isinstance(arrays, Tensor):  # TEMPORARY, as in concatenate
-        arrays = (arrays,) + _legacy
-    elif _legacy:
-        (axis,) = _legacy
+def stack(arrays: Sequence[Any], axis: int = 0) -> Tensor:
+    """The tensors (all of one shape) joined along a new ``axis``.
+
+    Parameters
+    ----------
+    arrays : sequence of Tensors or array_like
+        The tensors to join.
+    axis : int
+        The new axis in the result.
+    """
     ts = as_tensors(*arrays)
     if not ts:
         raise ValueError("stack: need at least one tensor")
@@ -651,23 +490,47 @@ def stack(arrays: Sequence[Any], *_legacy: Any, axis: int = 0) -> Tensor:
 
 
 def hstack(tup: Sequence[Any]) -> Tensor:
-    """Join horizontally: along axis 1, or axis 0 for 1-D inputs."""
+    """Join horizontally: along axis 1, or axis 0 for 1-D inputs.
+
+    Parameters
+    ----------
+    tup : sequence of Tensors or array_like
+        The tensors to join.
+    """
     ts = [atleast_1d(t) for t in tup]
     return concatenate(ts, axis=0 if ts and ts[0].ndim == 1 else 1)
 
 
 def vstack(tup: Sequence[Any]) -> Tensor:
-    """Join vertically (axis 0) after :func:`atleast_2d`."""
+    """Join vertically (axis 0) after :func:`atleast_2d`.
+
+    Parameters
+    ----------
+    tup : sequence of Tensors or array_like
+        The tensors to join.
+    """
     return concatenate([atleast_2d(t) for t in tup], axis=0)
 
 
 def dstack(tup: Sequence[Any]) -> Tensor:
-    """Join depth-wise (axis 2) after :func:`atleast_3d`."""
+    """Join depth-wise (axis 2) after :func:`atleast_3d`.
+
+    Parameters
+    ----------
+    tup : sequence of Tensors or array_like
+        The tensors to join.
+    """
     return concatenate([atleast_3d(t) for t in tup], axis=2)
 
 
 def column_stack(tup: Sequence[Any]) -> Tensor:
-    """1-D inputs as columns (and 2-D as they are), joined along axis 1."""
+    """1-D inputs as columns (and 2-D as they are), joined along axis 1.
+
+    Parameters
+    ----------
+    tup : sequence of Tensors or array_like
+        The tensors to join.
+    """
     ts = [as_tensor(t) for t in tup]
     return concatenate([reshape(t, (-1, 1)) if t.ndim < 2 else t for t in ts], axis=1)
 
@@ -699,14 +562,34 @@ def _split(a: Any, sections: Any, axis: int, fn: str, equal: bool) -> list[Tenso
 
 
 def split(ary: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
-    """Split into equal sections (an int) or at the given indices along ``axis``."""
+    """Split into equal sections (an int) or at the given indices along ``axis``.
+
+    Parameters
+    ----------
+    ary : Tensor or array_like
+        The tensor to split.
+    indices_or_sections : int or sequence of ints
+        A number of equal sections, or the indices where the axis is split.
+    axis : int
+        The axis to split.
+    """
     return _split(ary, indices_or_sections, axis, "split", equal=True)
 
 
 def array_split(ary: Any, indices_or_sections: int | Sequence[int],
                 axis: int = 0) -> list[Tensor]:
     """Like :func:`split`, but ``n`` sections of an axis of length ``l`` need not divide
-    it: the first ``l % n`` sections get one element more."""
+    it: the first ``l % n`` sections get one element more.
+
+    Parameters
+    ----------
+    ary : Tensor or array_like
+        The tensor to split.
+    indices_or_sections : int or sequence of ints
+        A number of equal sections, or the indices where the axis is split.
+    axis : int
+        The axis to split.
+    """
     return _split(ary, indices_or_sections, axis, "array_split", equal=False)
 
 
@@ -718,25 +601,57 @@ def _split_min(ary: Any, k: Any, axis: int, ndim: int, fn: str) -> list[Tensor]:
 
 
 def hsplit(ary: Any, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
-    """Split along axis 1 (axis 0 for 1-D tensors)."""
+    """Split along axis 1 (axis 0 for 1-D tensors).
+
+    Parameters
+    ----------
+    ary : Tensor or array_like
+        The tensor to split.
+    indices_or_sections : int or sequence of ints
+        A number of equal sections, or the indices where the axis is split.
+    """
     x = as_tensor(ary)
     return _split_min(x, indices_or_sections, 0 if x.ndim == 1 else 1, 1, "hsplit")
 
 
 def vsplit(ary: Any, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
-    """Split along axis 0 (at least 2-D tensors)."""
+    """Split along axis 0 (at least 2-D tensors).
+
+    Parameters
+    ----------
+    ary : Tensor or array_like
+        The tensor to split.
+    indices_or_sections : int or sequence of ints
+        A number of equal sections, or the indices where the axis is split.
+    """
     return _split_min(ary, indices_or_sections, 0, 2, "vsplit")
 
 
 def dsplit(ary: Any, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
-    """Split along axis 2 (at least 3-D tensors)."""
+    """Split along axis 2 (at least 3-D tensors).
+
+    Parameters
+    ----------
+    ary : Tensor or array_like
+        The tensor to split.
+    indices_or_sections : int or sequence of ints
+        A number of equal sections, or the indices where the axis is split.
+    """
     return _split_min(ary, indices_or_sections, 2, 3, "dsplit")
 
 
 # --- tiling, padding, rolling, flipping ----------------------------------------------
 
 def tile(A: Any, reps: int | Sequence[int]) -> Tensor:
-    """``A`` repeated ``reps`` times along each axis (``np.tile``)."""
+    """``A`` repeated ``reps`` times along each axis (``np.tile``).
+
+    Parameters
+    ----------
+    A : Tensor or array_like
+        The tensor to tile.
+    reps : int or tuple of ints
+        Repetitions per axis.
+    """
     x = as_tensor(A)
     reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
     reps = tuple(index(r, "reps entry", "tile") for r in reps)
@@ -750,7 +665,17 @@ def tile(A: Any, reps: int | Sequence[int]) -> Tensor:
 
 
 def repeat(a: Any, repeats: int | Sequence[int], axis: int | None = None) -> Tensor:
-    """Each element repeated ``repeats`` times along ``axis`` (flattened when None)."""
+    """Each element repeated ``repeats`` times along ``axis`` (flattened when None).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    repeats : int or sequence of ints
+        Repetitions of each element (one per element along ``axis``, or one for all).
+    axis : int or None
+        The axis to repeat along; None repeats the flattened input.
+    """
     x = as_tensor(a)
     if axis is None:
         x, axis = ravel(x), 0
@@ -792,6 +717,17 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any
     ``mode``: ``"constant"`` (``constant_values``, a scalar), ``"edge"``, ``"reflect"``,
     ``"symmetric"`` or ``"wrap"``. Derivative: the cotangent of the original region
     (plus, for the other modes, the cotangents of the copied border elements).
+
+    Parameters
+    ----------
+    array : Tensor or array_like
+        Input.
+    pad_width : int or sequence
+        ``(before, after)`` widths per axis, broadcast as NumPy does.
+    mode : str
+        ``'constant'``, ``'edge'``, ``'reflect'``, ``'symmetric'`` or ``'wrap'``.
+    constant_values : scalar
+        The fill value of ``'constant'`` mode.
     """
     x = as_tensor(array)
     if mode not in _PAD_MODES:
@@ -812,7 +748,17 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any
 
 
 def roll(a: Any, shift: int | Sequence[int], axis: int | Sequence[int] | None = None) -> Tensor:
-    """Elements rolled by ``shift`` along ``axis`` (flattened and restored when None)."""
+    """Elements rolled by ``shift`` along ``axis`` (flattened and restored when None).
+
+    Parameters
+    ----------
+    a : Tensor or array_like
+        Input (a list of Tensors is stacked first).
+    shift : int or tuple of ints
+        Number of places to roll (per axis).
+    axis : int, tuple of ints or None
+        The axes to roll along; None rolls the flattened input.
+    """
     x = as_tensor(a)
     if axis is None:
         return reshape(roll(ravel(x), shift, 0), x.shape)
@@ -828,7 +774,15 @@ def roll(a: Any, shift: int | Sequence[int], axis: int | Sequence[int] | None = 
 
 
 def flip(m: Any, axis: int | Sequence[int] | None = None) -> Tensor:
-    """``m`` with the order of elements reversed along ``axis`` (all axes when None)."""
+    """``m`` with the order of elements reversed along ``axis`` (all axes when None).
+
+    Parameters
+    ----------
+    m : Tensor or array_like
+        Input.
+    axis : int, tuple of ints or None
+        Axes to reverse; every axis when None.
+    """
     x = as_tensor(m)
     n = x.ndim
     if axis is None:
@@ -843,7 +797,13 @@ def flip(m: Any, axis: int | Sequence[int] | None = None) -> Tensor:
 
 
 def fliplr(m: Any) -> Tensor:
-    """Reverse along axis 1 (needs at least 2-D)."""
+    """Reverse along axis 1 (needs at least 2-D).
+
+    Parameters
+    ----------
+    m : Tensor or array_like
+        Input.
+    """
     x = as_tensor(m)
     if x.ndim < 2:
         raise ValueError(f"fliplr: needs at least 2 dims, got shape {x.shape}")
@@ -851,7 +811,13 @@ def fliplr(m: Any) -> Tensor:
 
 
 def flipud(m: Any) -> Tensor:
-    """Reverse along axis 0 (needs at least 1-D)."""
+    """Reverse along axis 0 (needs at least 1-D).
+
+    Parameters
+    ----------
+    m : Tensor or array_like
+        Input.
+    """
     x = as_tensor(m)
     if x.ndim < 1:
         raise ValueError("flipud: needs at least 1 dim, got a 0-d tensor")
@@ -860,7 +826,17 @@ def flipud(m: Any) -> Tensor:
 
 def rot90(m: Any, k: int = 1, axes: tuple[int, int] = (0, 1)) -> Tensor:
     """``m`` rotated by 90° ``k`` times in the plane of ``axes`` (from the first axis
-    towards the second), as ``np.rot90``."""
+    towards the second), as ``np.rot90``.
+
+    Parameters
+    ----------
+    m : Tensor or array_like
+        Input.
+    k : int
+        Number of quarter turns.
+    axes : pair of ints
+        The plane of the rotation.
+    """
     x = as_tensor(m)
     if len(axes) != 2:
         raise ValueError(f"rot90: axes must be two axes, got {axes}")
