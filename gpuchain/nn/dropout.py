@@ -10,6 +10,7 @@ import numpy as np
 
 from gpuchain.backend import array_module_of
 from gpuchain.engine.tensor import Tensor, coerce_inputs
+from gpuchain.errors import StateDictError
 from gpuchain.nn import init
 from gpuchain.nn.module import Module
 
@@ -52,6 +53,26 @@ class Dropout(Module):
 
     def forward(self, x: Any) -> Tensor:
         return dropout(x, self.p, self.training, self.rng)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """The generator's state, so a checkpoint resumes with the same masks."""
+        return dict(self.rng.bit_generator.state)
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, dict) or "bit_generator" not in state:
+            raise StateDictError(f"Dropout.set_extra_state: expected a generator state "
+                                 f"dict, got {type(state).__name__}")
+        bitgen = getattr(np.random, str(state["bit_generator"]), None)
+        if bitgen is None:
+            raise StateDictError(f"Dropout.set_extra_state: unknown bit generator "
+                                 f"{state['bit_generator']!r}")
+        rng = np.random.Generator(bitgen())
+        try:
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise StateDictError(f"Dropout.set_extra_state: invalid generator state ({exc})"
+                                 ) from exc
+        self.rng = rng
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

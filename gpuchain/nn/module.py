@@ -161,8 +161,30 @@ class Module:
 
     # --- state dicts ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """name -> a copy of the parameter's array (same device and dtype)."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """name -> a copy of the parameter's array (same device and dtype), plus
+        ``"<module>._extra_state"`` for modules with extra state (e.g. Dropout's
+        random-number generator), so a restored model continues bit for bit."""
+        out: dict[str, Any] = {name: p.data.copy() for name, p in self.named_parameters()}
+        out.update(self._extra_states())
+        return out
+
+    def get_extra_state(self) -> Any:
+        """State beyond parameters saved in ``state_dict`` (None: nothing), as PyTorch's
+        hook; it must be made of numbers, strings, lists and dicts."""
+        return None
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what ``get_extra_state`` returned."""
+        raise StateDictError(f"{type(self).__name__}: got extra state but defines no "
+                             "set_extra_state")
+
+    def _extra_states(self) -> dict[str, Any]:
+        out = {}
+        for name, m in self.named_modules():
+            extra = m.get_extra_state()
+            if extra is not None:
+                out[f"{name}._extra_state" if name else "_extra_state"] = extra
+        return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Copy arrays into the parameters in place. Missing, unexpected and mis-shaped
@@ -172,8 +194,11 @@ class Module:
             raise StateDictError(f"{where}: expected a mapping of parameter names to arrays "
                                  f"(from state_dict()), got {type(state).__name__}")
         own = dict(self.named_parameters())
-        missing = [k for k in own if k not in state]
-        extra = [k for k in state if k not in own]
+        extras = {k: m for k, m in ((f"{n}._extra_state" if n else "_extra_state", m)
+                                    for n, m in self.named_modules())
+                  if m.get_extra_state() is not None}
+        missing = [k for k in list(own) + list(extras) if k not in state]
+        extra = [k for k in state if k not in own and k not in extras]
         bad = []
         for k, p in own.items():
             if k in state:
@@ -198,6 +223,16 @@ class Module:
             xp = array_module_of(p.data)
             converted[k] = xp.asarray(move_array(value, "cuda" if xp is not np else "cpu"),
                                       dtype=p.dtype)
+        done: list[tuple[Module, Any]] = []
+        try:  # extra state first, undone if any of it is refused
+            for k, m in extras.items():
+                before = m.get_extra_state()
+                m.set_extra_state(state[k])
+                done.append((m, before))
+        except Exception:
+            for m, before in reversed(done):
+                m.set_extra_state(before)
+            raise
         for k, p in own.items():
             p.data[...] = converted[k]
 
