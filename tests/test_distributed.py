@@ -244,3 +244,25 @@ def test_checkpoint_round_trip(tmp_path):
     assert fresh_opt.step_count == 1
     with pytest.raises(DistributedError, match="rank 0 could not write"):
         dist.save_checkpoint(tmp_path / "missing" / "x.npz", dp)
+
+
+def test_init_with_another_backend_after_init_raises():
+    if dist.get_backend() != "single":
+        pytest.skip("this process already uses MPI")
+    with pytest.raises(DistributedError, match="already initialized with backend 'single'"):
+        dist.init("mpi")
+
+
+def test_mpi_requested_without_mpi4py_says_what_to_install(monkeypatch):
+    import sys
+
+    from gpuchain.distributed import group
+    from gpuchain.errors import BackendUnavailableError
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # "import mpi4py" now fails
+    with pytest.raises(BackendUnavailableError, match=r"install gpuchain\[mpi\]"):
+        group._mpi_world("mpi")
+    monkeypatch.setenv("PMI_RANK", "0")
+    assert dist.launched_by_mpi()
+    with pytest.raises(BackendUnavailableError, match="started by an MPI launcher"):
+        group._mpi_world("auto")

@@ -133,24 +133,30 @@ def _worker_mlp(batch: int, sizes: list[int], steps: int) -> list[dict[str, Any]
     group = current()
     x, y, part = _mlp_data(batch, sizes, rank, world)
     xs, ys = Tensor(x), Tensor(y)
-    model = dist.DataParallel(MLP(sizes, activation="relu", seed=0, dtype=np.float32))
-    opt = Adam(model, lr=1e-3)
-    times, comm = [], []
-    for i in range(steps + 1):  # the first step allocates: not timed
-        dist.barrier()
-        before = group.comm_seconds
-        t0 = time.perf_counter()
-        opt.zero_grad()
-        (cross_entropy(model(xs), ys) * part.weight).backward()
-        opt.step()
-        if i:
-            times.append(time.perf_counter() - t0)
-            comm.append(group.comm_seconds - before)
-    s = _summary(times)
-    fraction = statistics.median(c / t for c, t in zip(comm, times))
-    return [{"case": _mlp_case(batch, sizes), "system": f"gpuchain DataParallel, {world} rank(s)",
-             **s, "ranks": world, "samples_per_s": batch / s["median"],
-             "comm_fraction": fraction}]
+    # alone, the plain model too: what DataParallel's bookkeeping costs
+    wrappers = [True, False] if world == 1 else [True]
+    rows = []
+    for wrap in wrappers:
+        mlp = MLP(sizes, activation="relu", seed=0, dtype=np.float32)
+        model = dist.DataParallel(mlp) if wrap else mlp
+        opt = Adam(model, lr=1e-3)
+        times, comm = [], []
+        for i in range(steps + 1):  # the first step allocates: not timed
+            dist.barrier()
+            before = group.comm_seconds
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            (cross_entropy(model(xs), ys) * part.weight).backward()
+            opt.step()
+            if i:
+                times.append(time.perf_counter() - t0)
+                comm.append(group.comm_seconds - before)
+        s = _summary(times)
+        system = f"gpuchain DataParallel, {world} rank(s)" if wrap else "gpuchain, no wrapper"
+        rows.append({"case": _mlp_case(batch, sizes), "system": system, **s, "ranks": world,
+                     "samples_per_s": batch / s["median"],
+                     "comm_fraction": statistics.median(c / t for c, t in zip(comm, times))})
+    return rows
 
 
 def _mlp_case(batch: int, sizes: list[int]) -> str:
@@ -190,7 +196,7 @@ def _worker_mlp_torch(batch: int, sizes: list[int], steps: int, port: int
 def _worker(args: argparse.Namespace) -> int:
     kind = args.worker
     batch, sizes = QUICK if args.quick else LARGE
-    steps = 3 if args.quick else 5
+    steps = 3 if args.quick else 8
     byte_sizes = QUICK_SIZES if args.quick else SIZES_BYTES
     if kind == "allreduce":
         rows = _worker_allreduce(byte_sizes, args.quick)

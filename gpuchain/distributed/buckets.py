@@ -86,6 +86,7 @@ class BucketComm:
             work = view.get()
         if work.dtype == np.float16:  # MPI has no float16 sum: reduce in float32
             work = work.astype(np.float32)
+        mpi.poke([req for req, _, _ in self.pending])  # earlier buckets move on meanwhile
         self.pending.append((mpi.iallreduce_sum(group.comm, work), work, view))
 
     def _start_nccl(self, view: Any) -> None:

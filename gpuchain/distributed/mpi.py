@@ -75,6 +75,13 @@ def iallreduce_sum(comm: Any, arr: np.ndarray) -> Any:
     return comm.Iallreduce(_mpi().IN_PLACE, _typed(arr), op=_mpi().SUM)
 
 
+def poke(requests: list[Any]) -> None:
+    """Let started requests progress (MPI advances non-blocking collectives only inside
+    MPI calls; a single-threaded rank otherwise moves them only when it waits)."""
+    if requests:
+        _mpi().Request.Testall(requests)
+
+
 def wait_all(requests: list[Any]) -> None:
     if requests:
         _mpi().Request.Waitall(requests)
