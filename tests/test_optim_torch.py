@@ -227,3 +227,14 @@ def test_optimizers_deepcopy_and_pickle_with_their_model():
             np.testing.assert_array_equal(p.numpy(), q.numpy())
             assert q.in_flat_buffer() and not np.shares_memory(p.data, q.data)
         assert o2.state_dict()["step"] == opt.step_count
+
+
+def test_finite_check_is_exact_when_the_fast_probe_overflows():
+    w = gc.tensor(np.ones(4, np.float32), requires_grad=True)
+    opt = optim.SGD([w], lr=1e-30)
+    w.grad = gc.tensor(np.full(4, 1e30, np.float32))  # finite, but g·g overflows float32
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), 0.0, atol=1e-6)
+    w.grad = gc.tensor(np.array([1.0, np.nan, 1.0, 1.0], np.float32))
+    with pytest.raises(optim.NonFiniteGradError, match="NaN or Inf"):
+        opt.step()
