@@ -550,7 +550,8 @@ def _check_finite(seg: Segment, g: Any, label: Any) -> None:
     # One BLAS pass, no temporary: a NaN or Inf anywhere makes g·g non-finite (about 3x
     # cheaper than g.sum(), which is pairwise and not vectorized as well). A non-finite
     # g·g from overflow alone (|g| > 1e19 in float32) is rare; the exact test then decides.
-    probe = xp.dot(g, g) if g.dtype != np.float16 else g.sum(dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        probe = xp.dot(g, g) if g.dtype != np.float16 else g.sum(dtype=np.float32)
     if bool(xp.isfinite(probe)) or bool(xp.isfinite(g).all()):
         return
     bad = [label(p) for p, off in zip(seg.params, seg.offsets, strict=True)
