@@ -266,3 +266,20 @@ def test_mpi_requested_without_mpi4py_says_what_to_install(monkeypatch):
     assert dist.launched_by_mpi()
     with pytest.raises(BackendUnavailableError, match="started by an MPI launcher"):
         group._mpi_world("auto")
+
+
+def test_single_process_needs_no_mpi_at_all():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['mpi4py'] = None\n"  # as if mpi4py were not installed
+            "import numpy as np, gpuchain.distributed as dist\n"
+            "from gpuchain.nn import MLP\n"
+            "dist.init(); dist.DataParallel(MLP([2, 3], seed=0)); dist.barrier()\n"
+            "print(dist.get_world_size(), dist.get_backend(), dist.all_reduce(2.0))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI", "OMPI", "MPI_"))}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env | {"GPUCHAIN_BACKEND": "numpy"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "single", "2.0"]
