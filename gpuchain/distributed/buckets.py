@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from gpuchain.backend import is_cupy_array
-from gpuchain.distributed import mpi
-from gpuchain.distributed.group import Group, warn_once
+from gpuchain.distributed import mpi, nccl
+from gpuchain.distributed.group import Group, warn_host_fallback
 from gpuchain.nn.buffer import FlatBuffer
 from gpuchain.nn.parameter import Parameter
 
@@ -67,27 +67,29 @@ class BucketComm:
         self._nccl_state: Any = None
 
     def start(self, view: Any) -> None:
-        nccl = self.group.nccl is not None and is_cupy_array(view)
-        if self.group.world_size == 1 and not nccl:  # alone: only NCCL runs (to exercise it)
-            return
+        if self.group.world_size == 1 and not self._on_nccl(view):
+            return  # alone, only NCCL runs (so one GPU exercises that path)
         t0 = time.perf_counter()
         self._start(view)
         self.group.comm_seconds += time.perf_counter() - t0
 
     def _start(self, view: Any) -> None:
         group = self.group
-        if is_cupy_array(view) and group.nccl is not None and view.dtype.name != "complex64":
+        if self._on_nccl(view):
             self._start_nccl(view)
             return
         work = view
         if is_cupy_array(view):
-            warn_once("host-fallback", "DataParallel gradients go through host memory over "
-                      f"MPI (slower than NCCL): {group.nccl_reason or 'no NCCL communicator'}")
+            warn_host_fallback(group, "DataParallel gradients")
             work = view.get()
         if work.dtype == np.float16:  # MPI has no float16 sum: reduce in float32
             work = work.astype(np.float32)
         mpi.poke([req for req, _, _ in self.pending])  # earlier buckets move on meanwhile
         self.pending.append((mpi.iallreduce_sum(group.comm, work), work, view))
+
+    def _on_nccl(self, view: Any) -> bool:
+        return (self.group.nccl is not None and is_cupy_array(view)
+                and nccl.supported(view.dtype, "sum"))
 
     def _start_nccl(self, view: Any) -> None:
         # UNVERIFIED (no GPU here): the sum runs on a side stream once the current stream

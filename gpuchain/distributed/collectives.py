@@ -13,7 +13,7 @@ import numpy as np
 
 from gpuchain.backend import is_cupy_array
 from gpuchain.distributed import mpi
-from gpuchain.distributed.group import Group, current, warn_once
+from gpuchain.distributed.group import Group, current, warn_host_fallback
 from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import DistributedError
 
@@ -57,10 +57,7 @@ def _cupy() -> Any:
 
 
 def _host_fallback(group: Group) -> None:
-    if group.nccl is not None:
-        return  # NCCL is there but cannot take this dtype: no warning
-    warn_once("host-fallback", "CuPy arrays are exchanged through host memory over MPI "
-              f"(slower than NCCL): {group.nccl_reason or 'no NCCL communicator'}")
+    warn_host_fallback(group, "CuPy arrays")
 
 
 def _finish(x: Any, kind: str, arr: Any, work: Any) -> Any:

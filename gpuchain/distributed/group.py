@@ -94,7 +94,8 @@ def init(backend: str = "auto", *, abort_on_error: bool = True) -> None:
     group = _make_group(comm)
     if abort_on_error and group.world_size > 1:
         _install_abort_hook()
-    _attach_gpu(group, required=backend == "nccl")
+    if backend == "nccl" or group.world_size > 1:  # alone under "auto": nothing to exchange
+        _attach_gpu(group, required=backend == "nccl")
     _group = group
 
 
@@ -211,3 +212,11 @@ def warn_once(key: str, message: str) -> None:
         group.warned.add(key)
         warnings.warn(f"gpuchain.distributed ({group.describe()}): {message}",
                       RuntimeWarning, stacklevel=3)
+
+
+def warn_host_fallback(group: Group, what: str) -> None:
+    """Warn once that CuPy arrays go through host memory because NCCL is not set up
+    (silent where NCCL exists but cannot take a dtype)."""
+    if group.nccl is None:
+        warn_once("host-fallback", f"{what} go through host memory over MPI (slower than "
+                  f"NCCL): {group.nccl_reason or 'no NCCL communicator'}")
