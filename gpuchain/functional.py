@@ -68,14 +68,17 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else coerce_inputs((x,))[0]
 
 
-def _differentiable(x: Any, fn: str, what: str) -> Tensor:
-    t = _as_tensor(x)
+def _require_floating(t: Tensor, what: str) -> Tensor:
+    """``t`` when it is floating; otherwise a DTypeError naming ``what``, dtype and shape."""
     if t.dtype.kind != "f":
-        kind = "complex numbers are not supported" if t.dtype.kind == "c" else \
+        note = "complex numbers are not supported" if t.dtype.kind == "c" else \
             "pass a floating array"
-        raise DTypeError(f"{fn}: cannot differentiate with respect to {what} of dtype "
-                         f"{t.dtype} (shape {tuple(t.shape)}); {kind}")
+        raise DTypeError(f"{what} of dtype {t.dtype} (shape {tuple(t.shape)}); {note}")
     return t
+
+
+def _differentiable(x: Any, fn: str, what: str) -> Tensor:
+    return _require_floating(_as_tensor(x), f"{fn}: cannot differentiate with respect to {what}")
 
 
 class _Leaves(threading.local):
@@ -260,11 +263,7 @@ def _scalar_output(out: Any, f: Callable) -> Tensor:
             raise ShapeError(f"grad of {_name(f)}: f must return a scalar Tensor, got a "
                              f"{type(out).__name__}; use vjp or jacobian for pytree outputs")
         out = _as_tensor(out)
-    if out.dtype.kind != "f":
-        note = "complex numbers are not supported" if out.dtype.kind == "c" else \
-            "the output must be floating"
-        raise DTypeError(f"grad of {_name(f)}: f returned {out.dtype}{tuple(out.shape)}; "
-                         f"{note}")
+    _require_floating(out, f"grad of {_name(f)}: f returned an output")
     if out.size != 1:
         raise ShapeError(f"grad of {_name(f)}: f must return a scalar Tensor, got shape "
                          f"{tuple(out.shape)}; use vjp or jacobian for non-scalar outputs")

@@ -184,14 +184,13 @@ def test_complex_output_under_grad_is_refused():
     def loss(x):
         return gc.sum(x).astype("complex128")
 
-    with pytest.raises(DTypeError, match=r"grad of loss.*complex128\(\).*complex numbers are "
-                                         r"not supported"):
+    with pytest.raises(DTypeError, match=r"grad of loss: f returned an output of dtype "
+                                         r"complex128 \(shape \(\)\); complex numbers"):
         grad(loss)(np.ones(3))
 
 
 def test_complex_and_integer_arguments_are_refused():
-    with pytest.raises(DTypeError, match=r"argument 0 of dtype complex128 \(shape \(2,\)\); "
-                                         r"complex"):
+    with pytest.raises(DTypeError, match=r"complex.*not supported"):
         grad(lambda x: gc.sum(x))(np.ones(2, dtype=complex))
     with pytest.raises(DTypeError, match=r"int64 \(shape \(3,\)\)"):
         jacfwd(lambda x: x, np.arange(3))
