@@ -44,9 +44,17 @@ def _batched_index(index: tuple, nb: int) -> tuple:
     return (slice(None),) * nb + index
 
 
+def _device_index(xp, index: tuple) -> tuple:
+    """Index arrays on the indexed array's device (rules and callers build them with
+    NumPy)."""
+    if xp is np:
+        return index
+    return tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)
+
+
 @defop("getitem", save="none")
 def getitem_p(xp, x, index=()):
-    return x[index]
+    return x[_device_index(xp, index)]
 
 
 @getitem_p.vjp
@@ -76,6 +84,7 @@ def scatter_add_p(xp, g, index=(), shape=()):
     """zeros(shape) with g added at ``index`` (repeated indices accumulate): the adjoint
     of getitem."""
     out = xp.zeros(shape, dtype=g.dtype)
+    index = _device_index(xp, index)
     if _has_advanced(index):
         if xp is np:
             np.add.at(out, index, g)
@@ -107,7 +116,7 @@ def _(ctx, t):
 def index_update_p(xp, x, v, index=()):
     """A copy of ``x`` with ``x[index] = v`` (``v`` already has ``x[index]``'s shape)."""
     out = x.copy()
-    out[index] = v
+    out[_device_index(xp, index)] = v
     return out
 
 
