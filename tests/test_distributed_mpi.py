@@ -91,11 +91,13 @@ def test_mismatched_shapes_raise_on_every_rank(ranks):
         assert r["mismatch"]["after"] == n  # the group kept working
         if n == 1:
             assert r["mismatch"]["message"] == r["mismatch"]["layout"] == ""
+            assert r["mismatch"]["buckets"] == ""
         else:
             msg, layout = r["mismatch"]["message"], r["mismatch"]["layout"]
             for k in range(n):
                 assert f"rank {k}: all_reduce(cpu float32({3 + k},)" in msg, msg
                 assert f"rank {k}: 4 parameters [0.weight float32(3, {4 + k})" in layout, layout
+                assert f"bucket {(1 + k) << 20} bytes" in r["mismatch"]["buckets"]
 
 
 def test_checkpoint_saved_on_rank0_loads_everywhere(ranks):

@@ -285,7 +285,8 @@ def _markdown(env: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [f"# distributed benchmark, {env['date']}", "",
              f"{env['machine']['cpu']}, {env['machine']['cores']} cores; "
              f"{env['mpi_library']}; versions {env['versions']}; one BLAS thread per rank; "
-             f"load average {env['load_average_1_5_15']}. {env['note']}.", "",
+             f"load average {env['load_average_1_5_15']}. {env['note']}.",
+             f"NCCL path at world size 1: {env.get('nccl_world_size_1', 'not tried')}.", "",
              "| case | system | median | min | extra |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
         extra = []
@@ -298,6 +299,33 @@ def _markdown(env: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['case']} | {r['system']} | {r['median'] * 1e3:.3f} ms | "
                      f"{r['min'] * 1e3:.3f} ms | {'; '.join(extra)} |")
     return "\n".join(lines) + "\n"
+
+
+_NCCL_PROBE = """
+import cupy, gpuchain.distributed as dist
+dist.init("nccl")
+x = cupy.ones(1 << 20, dtype=cupy.float32)
+dist.all_reduce(x)
+cupy.cuda.get_current_stream().synchronize()
+print(dist.get_backend(), float(x.sum()))
+"""
+
+
+def _nccl_path_status() -> str:
+    """Whether a world-size-1 NCCL all-reduce runs here (in a child process)."""
+    from gpuchain.backend import cupy_unavailable_reason
+
+    reason = cupy_unavailable_reason()
+    if reason:
+        return f"not run: {reason}"
+    proc = subprocess.run([sys.executable, "-c", _NCCL_PROBE], capture_output=True, text=True,
+                          timeout=300, env=os.environ | {"GPUCHAIN_BACKEND": "cupy"})
+    if proc.returncode != 0:
+        return f"failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"
+    backend, total = proc.stdout.split()
+    ok = backend == "nccl" and float(total) == float(1 << 20)
+    return f"runs (backend {backend}, 4 MiB all_reduce sum {total})" if ok else \
+        f"wrong result: backend {backend}, sum {total}"
 
 
 def _results_dir() -> Path:
@@ -344,9 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         with_torch = False
     log("distributed benchmark" + (" (quick)" if args.quick else "")
         + (" with torch gloo peers" if with_torch else " (torch not installed: no peers)"))
-    if args.backend == "cupy":
+    nccl_status = "not tried (--backend numpy)"
+    if args.backend in ("cupy", "auto"):
         log("  cupy: NCCL bus bandwidth at world size 1 is meaningless and multi-GPU scaling "
-            "needs a multi-GPU machine; only the CPU/MPI cases are measured")
+            "needs a multi-GPU machine; recording only whether the NCCL path runs")
+        nccl_status = _nccl_path_status()
+        log(f"  NCCL path at world size 1: {nccl_status}")
     rows = _launch(2, "allreduce", args.quick, log)
     if with_torch:
         rows += _launch(2, "allreduce-torch", args.quick, log)
@@ -355,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if with_torch:
             rows += _launch(n, "mlp-torch", args.quick, log)
     env = _environment(args.quick)
+    env["nccl_world_size_1"] = nccl_status
     report = _markdown(env, rows)
     print(report)
     out_dir = Path(args.out) if args.out else _results_dir()

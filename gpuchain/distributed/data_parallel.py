@@ -88,7 +88,7 @@ class DataParallel(Module):
         self._pass: _Pass | None = None
         buffers = module.flat_buffers()
         if check and self.group.world_size > 1:
-            _check_layout(self.group, module)
+            _check_layout(self.group, module, self.bucket_bytes, root)
         for buf in buffers:
             collectives.broadcast(buf.data, root, check=False)
 
@@ -139,14 +139,19 @@ class DataParallel(Module):
                 f"bucket_mb={self.bucket_bytes / (1 << 20):g}")
 
 
-def _check_layout(group: Group, module: Module) -> None:
-    sig = tuple((name, tuple(p.shape), p.dtype.str) for name, p in module.named_parameters())
+def _check_layout(group: Group, module: Module, bucket_bytes: int, root: int) -> None:
+    """Every rank must hold the same parameters and cut the same buckets from the same
+    root, or the reductions would pair unrelated slices."""
+    params = tuple((name, tuple(p.shape), p.dtype.str) for name, p in module.named_parameters())
 
     def describe(s: tuple[Any, ...]) -> str:
-        shown = ", ".join(f"{n} {np.dtype(d).name}{shape}" for n, shape, d in s[:4])
-        return f"{len(s)} parameters [{shown}{', ...' if len(s) > 4 else ''}]"
+        ps, cap, src = s
+        shown = ", ".join(f"{n} {np.dtype(d).name}{shape}" for n, shape, d in ps[:4])
+        return (f"{len(ps)} parameters [{shown}{', ...' if len(ps) > 4 else ''}], "
+                f"bucket {cap} bytes, root {src}")
 
-    mpi.check_same(group.comm, "DataParallel (parameter layout)", sig, describe)
+    mpi.check_same(group.comm, "DataParallel (parameter layout)", (params, bucket_bytes, root),
+                   describe)
 
 
 class _Pass:

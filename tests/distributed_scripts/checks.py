@@ -239,9 +239,15 @@ def check_mismatch(out: dict) -> None:
         dist.DataParallel(MLP([3, 4 + rank, 2], seed=0))
     except CollectiveMismatchError as exc:
         layout = str(exc)
+    buckets = ""
+    try:
+        dist.DataParallel(MLP([3, 4, 2], seed=0), bucket_mb=1 + rank)
+    except CollectiveMismatchError as exc:
+        buckets = str(exc)
     # the group still works afterwards (no rank was left inside a collective)
     after = dist.all_reduce(1, "sum")
-    out["mismatch"] = {"message": message, "layout": layout, "after": after, "world": world}
+    out["mismatch"] = {"message": message, "layout": layout, "buckets": buckets,
+                       "after": after, "world": world}
 
 
 def check_checkpoint(out: dict, folder: str) -> None:
