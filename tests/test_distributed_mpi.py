@@ -124,3 +124,16 @@ def test_demo_runs_data_parallel():
     assert proc.returncode == 0, out
     assert "world size 2" in out, out
     assert out.count("final loss") == 1, out  # rank 0 reports; the others stay quiet
+
+
+def test_benchmark_allreduce_worker_reports_bandwidth(tmp_path):
+    out = tmp_path / "rows.json"
+    proc = launch(2, "-m", "gpuchain.distributed.benchmark", "--worker", "allreduce",
+                  "--quick", "--worker-out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())
+    assert [r["bytes"] for r in rows] == [4 << 10, 1 << 20]
+    for r in rows:
+        assert r["min"] <= r["median"] <= r["max"] and r["repeats"] >= 5
+        assert r["algbw_GBps"] == pytest.approx(r["bytes"] / r["median"] / 1e9)
+        assert r["busbw_GBps"] == pytest.approx(r["algbw_GBps"])  # 2 ranks: 2(n-1)/n = 1
