@@ -283,3 +283,22 @@ def test_single_process_needs_no_mpi_at_all():
                           env=env | {"GPUCHAIN_BACKEND": "numpy"}, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "single", "2.0"]
+
+
+def test_buckets_follow_rebuilt_buffers():
+    x, y = _data()
+    wrapped = _mlp()
+    dp = dist.DataParallel(wrapped)
+    cross_entropy(dp(x), y).backward()
+    first = [id(b) for b in wrapped.flat_buffers()]
+    dp.to("cpu")  # re-homes every parameter in new flat buffers
+    assert [id(b) for b in wrapped.flat_buffers()] != first
+    dp.zero_grad()
+    cross_entropy(dp(x), y).backward()
+    plain = _mlp()
+    cross_entropy(plain(x), y).backward()
+    for p, q in zip(plain.parameters(), wrapped.parameters()):
+        assert np.array_equal(p.grad.numpy(), q.grad.numpy())
+        assert q.grad.data is q.grad_view
+    buckets, _ = dp._buckets()
+    assert {id(b.buffer) for b in buckets} == {id(b) for b in wrapped.flat_buffers()}
