@@ -147,25 +147,110 @@ def _batch_broadcast(xp, a, b):
     return (xp.broadcast_to(a, batch + a.shape[-2:]), xp.broadcast_to(b, batch + b.shape[-2:]))
 
 
-@defop("solve", save="both", broadcasts=True)  # stacks broadcast, as in matmul
-def solve_p(xp, a, b):
-    a, b = _batch_broadcast(xp, a, b)
-    return xp.linalg.solve(a, b)
+_SCIPY: dict[str, Any] = {}
+
+
+def _lapack(xp, a) -> Any:
+    """``scipy.linalg`` (NumPy) or ``cupyx.scipy.linalg`` (CuPy) for a single matrix ``a``
+    when installed (LU factors to reuse, triangular solves); None otherwise."""
+    if a.ndim != 2:
+        return None
+    key = "numpy" if xp is np else "cupy"
+    if key not in _SCIPY:
+        try:
+            if xp is np:
+                import scipy.linalg as sl
+            else:
+                import cupyx.scipy.linalg as sl
+        except ImportError:
+            sl = None
+        _SCIPY[key] = sl
+    return _SCIPY[key]
+
+
+def _as_columns(xp, b):
+    """``b`` (..., M, K) as one (M, N) block of columns, and the map back."""
+    m, k = b.shape[-2:]
+    lead = b.shape[:-2]
+    cols = xp.moveaxis(b, -2, 0).reshape(m, -1)
+    return cols, lambda x: xp.moveaxis(x.reshape((m,) + lead + (k,)), 0, -2)
+
+
+def _lu_factor(sl, xp, a):
+    lu, piv = sl.lu_factor(a, check_finite=False)
+    if bool((xp.diagonal(lu) == 0).any()):
+        raise np.linalg.LinAlgError("Singular matrix")
+    return lu, piv
+
+
+# Stacks broadcast, as in matmul. With SciPy, the LU factors of the forward are the
+# residuals, and the backward's transposed solve reuses them (as PyTorch does).
+@defop("solve", save="both", residuals=True, broadcasts=True)
+def solve_p(xp, a, b, transpose=False, factors=None):
+    sl = _lapack(xp, a)
+    if sl is None:
+        a, b = _batch_broadcast(xp, a, b)
+        return xp.linalg.solve(xp.swapaxes(a, -1, -2) if transpose else a, b), None
+    if factors is None:
+        factors = _lu_factor(sl, xp, a)
+    cols, back = _as_columns(xp, b)
+    return back(sl.lu_solve(factors, cols, trans=1 if transpose else 0,
+                            check_finite=False)), factors
 
 
 @solve_p.vjp
 def _(ctx, g):
     a, _ = ctx.inputs
-    gb = solve_p(_T(a), g)
-    ga = -(gb @ _T(ctx.out)) if ctx.needs_grad(0) else None
+    tr = ctx.params.get("transpose", False)
+    gb = solve_p(a, g, transpose=not tr, factors=ctx.residuals)
+    ga = None
+    if ctx.needs_grad(0):
+        ga = -(ctx.out @ _T(gb)) if tr else -(gb @ _T(ctx.out))
     return ga, gb
 
 
 @solve_p.jvp
 def _(ctx, t):
     a, _ = ctx.inputs
-    rhs = lin(t[1], None if t[0] is None else -(t[0] @ ctx.out))
-    return solve_p(a, rhs)
+    tr = ctx.params.get("transpose", False)
+    da = None if t[0] is None else (_T(t[0]) if tr else t[0])
+    rhs = lin(t[1], None if da is None else -(da @ ctx.out))
+    return solve_p(a, rhs, transpose=tr, factors=ctx.residuals)
+
+
+@defop("solve_triangular", save="both", broadcasts=True)
+def solve_triangular_p(xp, a, b, lower=True):
+    """``a⁻¹ b`` for a triangular ``a`` (only its ``lower`` or upper triangle is read)."""
+    sl = _lapack(xp, a)
+    if sl is None:
+        tri = xp.tril(a) if lower else xp.triu(a)
+        tri, b = _batch_broadcast(xp, tri, b)
+        return xp.linalg.solve(tri, b)
+    cols, back = _as_columns(xp, b)
+    return back(sl.solve_triangular(a, cols, lower=lower, check_finite=False))
+
+
+def _triangle_of(x: Tensor, lower: bool) -> Tensor:
+    from gpuchain.ops.linalg import triu
+
+    return tril(x) if lower else triu(x)
+
+
+@solve_triangular_p.vjp
+def _(ctx, g):
+    a, _ = ctx.inputs
+    lower = ctx.params.get("lower", True)
+    gb = solve_triangular_p(_T(a), g, lower=not lower)
+    ga = -_triangle_of(gb @ _T(ctx.out), lower) if ctx.needs_grad(0) else None
+    return ga, gb
+
+
+@solve_triangular_p.jvp
+def _(ctx, t):
+    a, _ = ctx.inputs
+    lower = ctx.params.get("lower", True)
+    da = None if t[0] is None else -(_triangle_of(t[0], lower) @ ctx.out)
+    return solve_triangular_p(a, lin(t[1], da), lower=lower)
 
 
 def solve(a: Any, b: Any) -> Tensor:
@@ -283,15 +368,15 @@ def cholesky_p(xp, a):
 def _(ctx, g):
     L = ctx.out
     p = _phi(_T(L) @ g)
-    z = solve_p(_T(L), p)  # L⁻ᵀ P
-    return (_sym(_T(solve_p(_T(L), _T(z)))),)  # L⁻ᵀ P L⁻¹, symmetrized
+    z = solve_triangular_p(_T(L), p, lower=False)  # L⁻ᵀ P
+    return (_sym(_T(solve_triangular_p(_T(L), _T(z), lower=False))),)  # L⁻ᵀ P L⁻¹, sym.
 
 
 @cholesky_p.jvp
 def _(ctx, t):
     L = ctx.out
-    w = solve_p(L, _sym(t[0]))  # L⁻¹ Ȧ
-    return L @ _phi(_T(solve_p(L, _T(w))))  # L Φ(L⁻¹ Ȧ L⁻ᵀ)
+    w = solve_triangular_p(L, _sym(t[0]), lower=True)  # L⁻¹ Ȧ
+    return L @ _phi(_T(solve_triangular_p(L, _T(w), lower=True)))  # L Φ(L⁻¹ Ȧ L⁻ᵀ)
 
 
 def cholesky(a: Any) -> Tensor:
@@ -335,14 +420,14 @@ def _(ctx, g):
     gq, gr = ctx.params["packing"].unpack(g)
     m = _T(q) @ gq - gr @ _T(r)
     k = gq + q @ (tril(m - _T(m), -1) - m)
-    return (_T(solve_p(r, _T(k))),)  # K R⁻ᵀ
+    return (_T(solve_triangular_p(r, _T(k), lower=False)),)  # K R⁻ᵀ
 
 
 @qr_p.jvp
 def _(ctx, t):
     _check_qr_grad(ctx)
     q, r = _qr_parts(ctx)
-    c = _T(solve_p(_T(r), _T(t[0])))  # Ȧ R⁻¹
+    c = _T(solve_triangular_p(_T(r), _T(t[0]), lower=True))  # Ȧ R⁻¹
     x = _T(q) @ c
     low = tril(x, -1)
     do = low - _T(low)

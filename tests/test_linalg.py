@@ -145,6 +145,8 @@ def test_unsupported_derivatives_say_why():
 def test_singular_matrix_names_the_function():
     with pytest.raises(ShapeError, match="inv.*[Ss]ingular"):
         gla.inv(np.zeros((2, 2)))
+    with pytest.raises(ShapeError, match="solve.*[Ss]ingular"):
+        gla.solve(np.ones((2, 2)), np.ones(2))
     np.testing.assert_allclose(gla.det(np.ones((2, 2))).numpy(), 0.0)
 
 
@@ -175,3 +177,19 @@ def test_float32_stays_float32():
     assert w.dtype == np.float32 and v.dtype == np.float32
     (w.sum() + gla.inv(a + 3 * np.eye(3, dtype=np.float32)).sum()).backward()
     assert a.grad.dtype == np.float32
+
+
+def test_without_scipy_the_numpy_solvers_give_the_same_derivatives(monkeypatch):
+    """SciPy (reused LU factors, triangular solves) is optional: the fallback agrees."""
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal((3, 3)) + 3 * np.eye(3), rng.standard_normal((3, 2))
+
+    def f(x, y):
+        return gc.concatenate([gc.reshape(gla.solve(x, y), (-1,)),
+                               gc.reshape(gla.cholesky(_spd(x, sh.swapaxes, np.eye(3))), (-1,))])
+
+    with_scipy = gc.functional.jacobian(lambda x: f(x, b), a).numpy()
+    monkeypatch.setitem(gla._SCIPY, "numpy", None)
+    without = gc.functional.jacobian(lambda x: f(x, b), a).numpy()
+    np.testing.assert_allclose(without, with_scipy, rtol=1e-10, atol=1e-12)
+    assert gc.gradcheck(f, [a, b], order=2)
