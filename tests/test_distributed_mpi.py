@@ -108,7 +108,7 @@ def test_checkpoint_saved_on_rank0_loads_everywhere(ranks):
 @pytest.mark.parametrize("n", [2, 3])
 def test_failing_rank_ends_the_job(n):
     start = time.monotonic()
-    proc = launch(n, str(SCRIPTS / "fail.py"), timeout=60)  # a hang fails by timeout
+    proc = launch(n, str(SCRIPTS / "fail.py"), timeout=30)  # a hang fails by timeout
     elapsed = time.monotonic() - start
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
