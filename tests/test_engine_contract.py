@@ -266,3 +266,16 @@ def test_custom_vjp_and_custom_jvp():
 
     assert gc.jvp(h, (x,), (f64(1.0),))[1].item() == pytest.approx(3 * np.exp(0.3))
     assert gc.grad(h)(x).item() == pytest.approx(3 * np.exp(0.3))
+
+
+def test_bad_backend_names_are_refused_clearly():
+    import os
+    import subprocess
+    import sys
+
+    with pytest.raises(ValueError, match="set_backend"):
+        gc.set_backend(None)
+    env = dict(os.environ, GPUCHAIN_BACKEND="bogus")
+    proc = subprocess.run([sys.executable, "-c", "import gpuchain"], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "GPUCHAIN_BACKEND" in proc.stderr

@@ -78,8 +78,20 @@ def _make(name: str) -> Backend:
     raise ValueError(f"unknown backend {name!r}; expected one of numpy, cupy, auto")
 
 
-def _from_environment() -> tuple[Backend, str]:
+_CHOICES = ("numpy", "cupy", "auto")
+
+
+def _wanted_from_environment() -> str:
     wanted = os.environ.get("GPUCHAIN_BACKEND", "auto").strip().lower() or "auto"
+    if wanted not in _CHOICES:
+        raise ValueError(f"the environment variable GPUCHAIN_BACKEND is "
+                         f"{os.environ['GPUCHAIN_BACKEND']!r}; expected one of numpy, cupy, "
+                         "auto (or unset)")
+    return wanted
+
+
+def _from_environment() -> tuple[Backend, str]:
+    wanted = _wanted_from_environment()
     if wanted == "auto":
         reason = _probe_cupy()
         if reason:
@@ -90,6 +102,7 @@ def _from_environment() -> tuple[Backend, str]:
 
 _current: Backend | None = None
 _selection_note = ""
+_wanted_from_environment()  # a bad value fails at import, naming the variable
 
 
 def get_backend() -> Backend:
@@ -103,7 +116,10 @@ def get_backend() -> Backend:
 def set_backend(name: str) -> Backend:
     """Select 'numpy', 'cupy' or 'auto' for new tensors; raises with the reason if unusable."""
     global _current, _selection_note
-    name = name.lower()
+    if not isinstance(name, str) or name.strip().lower() not in _CHOICES:
+        raise ValueError(f"set_backend: unknown backend {name!r}; expected one of numpy, "
+                         "cupy, auto")
+    name = name.strip().lower()
     if name == "auto":
         reason = _probe_cupy()
         _current = _make("numpy" if reason else "cupy")
