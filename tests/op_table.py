@@ -63,6 +63,7 @@ ROWS = [
         lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))), SHAPES_1),
     Row("silu", gc.silu, lambda x: x * SIG(x), SHAPES_1),
     Row("softplus", gc.softplus, lambda x: np.log1p(np.exp(x)), SHAPES_1),
+    Row("cbrt", gc.cbrt, np.cbrt, SHAPES_1, domain="away_from_zero"),
     Row("square", gc.square, np.square, SHAPES_1),
     Row("reciprocal", gc.reciprocal, np.reciprocal, SHAPES_1, domain="positive"),
     Row("exp2", gc.exp2, np.exp2, SHAPES_1),

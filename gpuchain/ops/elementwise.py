@@ -28,7 +28,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 __all__ = [
     "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
-    "arctanh", "astype", "ceil", "clip", "cos", "cosh", "divide", "erf", "exp", "exp2",
+    "arctanh", "astype", "cbrt", "ceil", "clip", "cos", "cosh", "divide", "erf", "exp", "exp2",
     "expm1", "floor", "fmod", "hypot", "log", "log1p", "log2", "log10", "logaddexp",
     "maximum", "minimum", "mod", "multiply", "negative", "power", "reciprocal", "remainder",
     "round", "sign", "sin", "sinh", "sqrt", "square", "subtract", "tan", "trunc",
@@ -276,6 +276,19 @@ def sqrt_p(xp, x):
 @sqrt_p.deriv
 def _(y):
     return 0.5 / y
+
+
+@defop("cbrt", save="output", broadcasts=True)
+def cbrt_p(xp, x):
+    return xp.cbrt(x)
+
+
+@cbrt_p.deriv
+def _(y):
+    return 1 / (3 * y * y)
+
+
+cbrt = unary(cbrt_p, "cbrt", "The cube root, elementwise.", "1/(3·cbrt(x)**2)")
 
 
 @defop("square", broadcasts=True)
