@@ -95,6 +95,19 @@ def test_inner_transform_does_not_free_the_outer_graph():
     assert gradcheck(f, [x], order=2)
 
 
+def test_an_output_returned_twice_gets_both_cotangents():
+    # found by the PyTorch fuzzer: add's VJP hands the same Tensor to both inputs, so the
+    # gradient map returned it twice and the outer pass lost it (duplicate roots)
+    x = np.array([0.3, -0.2])
+    _, pull = vjp(lambda x: (gc.sin(x), gc.sin(x) * 1.0)[:1] * 2, x)
+    np.testing.assert_allclose(pull((np.ones(2), 2 * np.ones(2)))[0].numpy(), 3 * np.cos(x))
+    J = jacobian(lambda x: [gc.tanh(x)] * 2, x)
+    np.testing.assert_allclose(J[1].numpy(), np.diag(1 - np.tanh(x) ** 2))
+    gmap = lambda a, b: vjp(lambda a, b: gc.cos(b + a), a, b)[1](f64(1.0))
+    rr = vjp(gmap, f64(0.1), f64(-0.1))[1]((f64(1.0), f64(0.0)))
+    assert rr[0].item() == pytest.approx(-np.cos(0.0))
+
+
 # --- forward mode through reverse transforms -------------------------------------------
 
 def test_jvp_through_the_value_of_value_and_grad(rng):
