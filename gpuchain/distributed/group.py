@@ -126,7 +126,11 @@ def _make_group(comm: Any) -> Group:
 
 
 def _attach_gpu(group: Group, required: bool) -> None:
-    """Pick this process's GPU from its local rank and build the NCCL communicator."""
+    """Pick this process's GPU from its local rank and build the NCCL communicator.
+
+    The ranks agree before and after creating it (NCCL's set-up is collective): either
+    every rank uses NCCL or none does, so no rank waits for a peer that gave up.
+    """
     from gpuchain.backend import cupy_unavailable_reason
 
     reason = cupy_unavailable_reason()
@@ -134,15 +138,31 @@ def _attach_gpu(group: Group, required: bool) -> None:
         from gpuchain.distributed import nccl
 
         reason = nccl.select_device(group.local_rank, group.local_size)
-        if not reason:
-            try:
-                group.nccl = nccl.NcclLink(group.comm, group.rank, group.world_size)
-                group.backend = "nccl"
-            except Exception as exc:  # any NCCL failure: CuPy arrays go through host memory
-                reason = f"NCCL communicator could not be created ({type(exc).__name__}: {exc})"
+    reason = _agree(group, reason)
+    if not reason:
+        from gpuchain.distributed import nccl
+
+        link, error = None, ""
+        try:
+            link = nccl.NcclLink(group.comm, group.rank, group.world_size)
+        except Exception as exc:  # any NCCL failure: CuPy arrays go through host memory
+            error = f"NCCL communicator could not be created ({type(exc).__name__}: {exc})"
+        reason = _agree(group, error)
+        if reason and link is not None:
+            link.close()
+        elif not reason:
+            group.nccl, group.backend = link, "nccl"
     group.nccl_reason = reason
     if reason and required:
         raise BackendUnavailableError(f"distributed.init('nccl'): {reason}")
+
+
+def _agree(group: Group, reason: str) -> str:
+    """'' when no rank has a reason, else the first rank's reason (on every rank)."""
+    if group.comm is None:
+        return reason
+    reasons = group.comm.allgather(reason)
+    return next((f"rank {r}: {why}" for r, why in enumerate(reasons) if why), "")
 
 
 def _install_abort_hook() -> None:

@@ -73,6 +73,13 @@ class NcclLink:
         self.comm = nccl.NcclCommunicator(world_size, uid, rank)
         self.world_size = world_size
 
+    def close(self) -> None:
+        """Release the communicator (after a failed set-up on another rank)."""
+        try:
+            self.comm.abort()
+        except Exception:  # already unusable: nothing more to release
+            pass
+
     def _stream(self, stream: Any) -> Any:
         import cupy
 
