@@ -122,17 +122,3 @@ __global__ void layernorm_bwd_finalize(const typename gc::Acc<T>::type* __restri
     }
 }
 
-// Explicit instantiations: the NVRTC compile check (which compiles files it has no name
-// expressions for as they are) builds and reports every kernel the launchers use.
-#define GC_LAYERNORM_INSTANTIATE(T)                                                         \
-    template __global__ void layernorm_fwd<T>(const T*, const T*, const T*, T*, T*, T*,     \
-                                              long long, int, double);                      \
-    template __global__ void layernorm_bwd<T>(const T*, const T*, const T*, const T*,       \
-                                              const T*, T*, gc::Acc<T>::type*,              \
-                                              gc::Acc<T>::type*, long long, int);           \
-    template __global__ void layernorm_bwd_finalize<T>(const gc::Acc<T>::type*,             \
-                                                       const gc::Acc<T>::type*, T*, T*, int, \
-                                                       int);
-GC_LAYERNORM_INSTANTIATE(float)
-GC_LAYERNORM_INSTANTIATE(double)
-GC_LAYERNORM_INSTANTIATE(__half)

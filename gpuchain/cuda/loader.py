@@ -19,7 +19,7 @@ from gpuchain.errors import BackendUnavailableError
 
 _PKG_DIR = Path(__file__).resolve().parents[1]  # .../gpuchain
 ENV_KERNEL_DIR = "GPUCHAIN_KERNEL_DIR"
-KERNEL_FILES = ("dense.cu", "softmax_xent.cu", "optim.cu")
+KERNEL_FILES = ("dense.cu", "softmax_xent.cu", "optim.cu", "layernorm.cu")
 
 FLOAT_TYPES = ("float", "double", "__half")
 LABEL_TYPES = ("int", "long long")
@@ -154,6 +154,12 @@ def name_expressions(
             for k in ("sgd_step", "adam_step")
             for t, s in OPTIM_TYPES
             if t in types
+        ]
+    if filename == "layernorm.cu":
+        return [
+            f"{k}<{t}>"
+            for k in ("layernorm_fwd", "layernorm_bwd", "layernorm_bwd_finalize")
+            for t in types
         ]
     raise ValueError(f"unknown kernel file {filename!r}; known: {', '.join(KERNEL_FILES)}")
 

@@ -3,52 +3,30 @@
 Arrays are C-contiguous CuPy arrays on the current device; every launcher validates
 shapes and dtypes (errors name the kernel) and launches on the current stream without
 synchronizing. The module is compiled once per process from the same inlined source the
-NVRTC compile check builds (``python -m gpuchain.cuda compile``).
+NVRTC compile check builds (``python -m gpuchain.cuda compile``), by the loader.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 
 from gpuchain.cuda import loader
 from gpuchain.cuda.memory import translate_oom
-from gpuchain.errors import BackendUnavailableError, DTypeError, ShapeError
+from gpuchain.errors import DTypeError, ShapeError
 
 __all__ = ["layernorm_backward", "layernorm_forward"]
 
 FILE = "layernorm.cu"
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
            np.dtype(np.float16): "__half"}
-_KERNELS = ("layernorm_fwd", "layernorm_bwd", "layernorm_bwd_finalize")
 _BLOCK = 256  # gc::kBlock; a power of two (the block reductions need it)
 _MAX_ROW_BLOCKS = 1024
-_module: Any = None
-_lock = threading.Lock()
-
-
-def name_expressions() -> list[str]:
-    """Every kernel instantiation the launchers use."""
-    return [f"{k}<{t}>" for k in _KERNELS for t in _CTYPES.values()]
 
 
 def _fn(kernel: str, ctype: str) -> Any:
-    global _module
-    with _lock:
-        if _module is None:
-            try:
-                import cupy
-            except ImportError as exc:
-                raise BackendUnavailableError(f"CUDA kernel {FILE}: CuPy is not "
-                                              "installed") from exc
-            code = loader.inline_includes(loader.kernel_dir() / FILE)
-            options = loader.NVRTC_OPTIONS + tuple(
-                f"-I{d}" for d in loader.cuda_include_dirs()[:1])
-            _module = cupy.RawModule(code=code, options=options,
-                                     name_expressions=name_expressions())
-    return _module.get_function(f"{kernel}<{ctype}>")
+    return loader.get_function(FILE, f"{kernel}<{ctype}>")
 
 
 def _check(kernel: str, name: str, a: Any, shape: tuple[int, ...], dtype: Any) -> None:
