@@ -302,3 +302,12 @@ def test_buckets_follow_rebuilt_buffers():
         assert q.grad.data is q.grad_view
     buckets, _ = dp._buckets()
     assert {id(b.buffer) for b in buckets} == {id(b) for b in wrapped.flat_buffers()}
+
+
+def test_wrapper_reads_the_module_attributes():
+    m = _mlp()
+    dp = dist.DataParallel(m)
+    assert dp.sizes == m.sizes == [4, 8, 5, 3]
+    assert dp.module is m and "world_size=1" in repr(dp)
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        dp.nonexistent

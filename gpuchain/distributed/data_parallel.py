@@ -92,6 +92,14 @@ class DataParallel(Module):
         for buf in buffers:
             collectives.broadcast(buf.data, root, check=False)
 
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: the wrapped module's own attributes
+        # (``model.sizes``, a custom method) read as before.
+        inner = self.__dict__.get("module")
+        if inner is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        return getattr(inner, name)
+
     def flat_buffers(self) -> list[FlatBuffer]:
         """The wrapped module's flat buffers (never a second copy)."""
         return self.module.flat_buffers()
