@@ -24,6 +24,7 @@ version = release = gpuchain.__version__
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
@@ -40,6 +41,7 @@ napoleon_preprocess_types = False
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": False}
+autosummary_generate = False  # tables only; the entries are on the same page
 autodoc_mock_imports = ["cupy", "cupyx", "pynvml", "mpi4py"]
 
 # Offline build: no inventory is downloaded; intersphinx only resolves explicit mappings
@@ -72,3 +74,69 @@ except ImportError:  # the docs build without the theme extra too (plainer pages
 pygments_style = "sphinx"
 nitpicky = False
 suppress_warnings: list[str] = []
+
+
+# --- the summary tables of docs/api/gpuchain.rst, generated from the package -------------
+# ``.. gpuchain-summary::`` lists every name of ``gpuchain.__all__`` in tables grouped as
+# the package groups them (the op families of gpuchain.ops, then transforms, graph
+# control, backends, checkpoints, errors), so a new op appears without editing the docs.
+
+_GROUPS = (
+    ("gpuchain.engine.tensor", "Tensors"),
+    ("gpuchain.functional", "Transforms"),
+    ("gpuchain.testing", "Checking derivatives"),
+    ("gpuchain.engine.mode", "Graph control"),
+    ("gpuchain.backend", "Backends, devices and dtypes"),
+    ("gpuchain.serialization", "Checkpoints"),
+    ("gpuchain.errors", "Errors"),
+)
+
+
+def _summary_sections() -> list[tuple[str, list[str]]]:
+    import inspect
+
+    from gpuchain import ops
+
+    sections: list[tuple[str, list[str]]] = []
+    covered: set[str] = set()
+    for family in ops.FAMILIES:
+        title = (family.__doc__ or family.__name__).strip().splitlines()[0]
+        title = title.split(":")[0].rstrip(".")
+        names = [n for n in family.__all__ if n in gpuchain.__all__]
+        sections.append((title, names))
+        covered.update(names)
+    rest = [n for n in gpuchain.__all__ if n not in covered
+            and not inspect.ismodule(getattr(gpuchain, n))]
+    for module, title in _GROUPS:
+        names = [n for n in rest if getattr(getattr(gpuchain, n), "__module__", "") == module]
+        sections.append((title, names))
+        covered.update(names)
+    other = [n for n in rest if n not in covered]
+    if other:
+        sections.append(("Other", other))
+    return [(t, n) for t, n in sections if n]
+
+
+def _summary_rst() -> list[str]:
+    lines: list[str] = []
+    for title, names in _summary_sections():
+        lines += [f".. rubric:: {title}", "", ".. autosummary::", ""]
+        lines += [f"   {n}" for n in names]
+        lines.append("")
+    return lines
+
+
+def setup(app):  # noqa: ANN001, ANN201 (Sphinx's hook)
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    class GpuchainSummary(SphinxDirective):
+        def run(self) -> list[nodes.Node]:
+            container = nodes.container()
+            self.state.nested_parse(StringList(_summary_rst(), source="gpuchain-summary"),
+                                    self.content_offset, container)
+            return container.children
+
+    app.add_directive("gpuchain-summary", GpuchainSummary)
+    return {"parallel_read_safe": True}
