@@ -247,3 +247,23 @@ def test_held_gradient_does_not_change_under_the_user():
     assert not np.array_equal(model[0].weight.grad.numpy(), kept)
     # and the new gradient is still written straight into the flat buffer
     assert model[0].weight.grad.data is model[0].weight.grad_view
+
+
+def test_layer_norm_float16_and_no_affine():
+    x = _rng(9).standard_normal((4, 300)) * 5 + 100
+    y16 = nn.LayerNorm(300, dtype=np.float16)(x.astype(np.float16))
+    ref = torch.nn.functional.layer_norm(torch.from_numpy(x.astype(np.float16).astype(
+        np.float64)), (300,))
+    assert y16.dtype == np.float16
+    np.testing.assert_allclose(y16.numpy().astype(np.float64), ref.numpy(), atol=2e-2)
+    bare = nn.LayerNorm(300, elementwise_affine=False, dtype=np.float64)
+    assert bare.num_parameters() == 0
+    np.testing.assert_allclose(bare(x).numpy(), torch.nn.functional.layer_norm(
+        torch.from_numpy(x), (300,)).numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_dropout_gradcheck_second_order_with_a_fixed_mask():
+    def f(x):  # a fresh generator per call: the same mask at every evaluation
+        return nn.Dropout(0.4, seed=11)(x) ** 3
+
+    assert gc.gradcheck(f, [_rng(10).standard_normal((3, 5))], order=2)

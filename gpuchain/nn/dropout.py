@@ -30,8 +30,8 @@ def dropout(x: Any, p: float = 0.5, training: bool = True,
     if p == 1:
         return x * Tensor(xp.zeros(x.shape, dtype=x.dtype))
     rng = init.rng_from(rng)
-    keep = rng.random(x.shape) >= p
-    scale = np.where(keep, 1.0 / (1.0 - p), 0.0).astype(x.dtype)
+    scale = (rng.random(x.shape, dtype=np.float32) >= p).astype(x.dtype)
+    scale *= x.dtype.type(1.0 / (1.0 - p))
     return x * Tensor(xp.asarray(scale) if xp is not np else scale)
 
 

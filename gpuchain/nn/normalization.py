@@ -27,10 +27,19 @@ from gpuchain.nn.parameter import Parameter, input_grad_buffer
 
 
 def _forward_np(xp: Any, x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any]:
-    mean = x.mean(axis=-1, keepdims=True)
+    if x.dtype == np.float16:  # statistics in float32, as the CUDA kernel does
+        y, (mean, rstd) = _forward_np(xp, x.astype(np.float32), w.astype(np.float32),
+                                      b.astype(np.float32), eps)
+        return y.astype(np.float16), (mean.astype(np.float16), rstd.astype(np.float16))
+    inv_n = x.dtype.type(1.0 / x.shape[-1]) if x.shape[-1] else x.dtype.type(np.nan)
+    mean = xp.add.reduce(x, axis=-1, keepdims=True)
+    mean *= inv_n
     xc = x - mean
-    var = xp.mean(xc * xc, axis=-1, keepdims=True)
-    rstd = 1.0 / xp.sqrt(var + x.dtype.type(eps))
+    var = xp.einsum("...j,...j->...", xc, xc)[..., None]  # no x² temporary
+    var *= inv_n
+    var += x.dtype.type(eps)
+    rstd = xp.sqrt(var, out=var)
+    xp.reciprocal(rstd, out=rstd)
     y = xc
     y *= rstd
     y *= w
@@ -116,7 +125,8 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
         gw = g * w.data
         c1 = np.einsum("...j,...j->...", gw, xhat)[..., None]
         c1 *= 1.0 / n
-        c2 = gw.mean(axis=-1, keepdims=True)
+        c2 = np.add.reduce(gw, axis=-1, keepdims=True)
+        c2 *= 1.0 / n
         xhat *= c1
         gw -= c2
         gw -= xhat
