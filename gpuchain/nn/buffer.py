@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gpuchain.backend import array_module_of
-from gpuchain.errors import DTypeError, ShapeError
+from gpuchain.errors import DTypeError
 from gpuchain.nn.parameter import Parameter
 
 
@@ -132,30 +132,9 @@ class FlatBuffer:
                 p.grad_view = self.grad[off:off + int(np.prod(shape, dtype=np.int64))].reshape(
                     shape)
 
-    def missing_grads(self, names: dict[int, str] | None = None) -> list[str]:
-        return [_name(p, i, names) for i, p in enumerate(self.params) if p.grad is None]
-
-    def check_grads(self, names: dict[int, str] | None = None,
-                    params: Sequence[Parameter] | None = None) -> None:
-        """Raise if a gradient of ``params`` (default: all) is missing or mis-shaped
-        (nothing is changed)."""
-        chosen = self.params if params is None else params
-        missing = [_name(p, self._index(p), names) for p in chosen if p.grad is None]
-        bad = [f"{_name(p, self._index(p), names)}: grad {tuple(p.grad.shape)} vs param "
-               f"{tuple(p.shape)}"
-               for p in chosen if p.grad is not None and tuple(p.grad.shape) != tuple(p.shape)]
-        problems = []
-        if missing:
-            problems.append("no gradient for " + ", ".join(missing)
-                            + " (call loss.backward() before step())")
-        if bad:
-            problems.append("mis-shaped gradients: " + "; ".join(bad))
-        if problems:
-            raise ShapeError("optimizer step: " + ". ".join(problems))
-
     def gather_grads(self, params: Sequence[Parameter] | None = None) -> Any:
         """Copy every ``.grad`` (of ``params``, default all) that is not already its slot
-        into the flat gradient; return the flat gradient. Call ``check_grads`` first."""
+        into the flat gradient; return the flat gradient (every ``.grad`` must be set)."""
         for p in self.params if params is None else params:
             g = p.grad.data
             if g is not p.grad_view:
@@ -180,12 +159,6 @@ class FlatBuffer:
         for p, bound in zip(self.params, state["bound"], strict=True):
             if bound:
                 self.bind(p)
-
-
-def _name(p: Parameter, i: int, names: dict[int, str] | None) -> str:
-    if names and id(p) in names:
-        return names[id(p)]
-    return f"param[{i}] {tuple(p.shape)}"
 
 
 def flatten(params: Iterable[Parameter], xp: Any = None) -> list[FlatBuffer]:
