@@ -55,6 +55,10 @@ import gpuchain as gc
 gc.set_backend("numpy")
 np.set_printoptions(precision=6, suppress=True)
 from gpuchain.pytree import tree_flatten, tree_leaves, tree_map, tree_unflatten
+try:
+    import torch  # examples that compare with PyTorch run only where it is installed
+except ImportError:
+    torch = None
 """
 doctest_default_flags = (__import__("doctest").ELLIPSIS
                          | __import__("doctest").NORMALIZE_WHITESPACE

@@ -19,7 +19,8 @@ PAGES = sorted(DOCS.rglob("*.rst"))
 PUBLIC_MODULES = ["gpuchain", "gpuchain.functional", "gpuchain.pytree", "gpuchain.nn",
                   "gpuchain.nn.functional", "gpuchain.optim", "gpuchain.optim.lr_scheduler",
                   "gpuchain.extend", "gpuchain.distributed", "gpuchain.cuda",
-                  "gpuchain.testing", "gpuchain.plotting"]
+                  "gpuchain.testing", "gpuchain.plotting", "gpuchain.data",
+                  "gpuchain.interop", "gpuchain.nn.torch_compat"]
 
 
 def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess:

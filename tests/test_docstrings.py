@@ -18,7 +18,8 @@ import gpuchain as gc
 MODULES = ["gpuchain", "gpuchain.functional", "gpuchain.pytree", "gpuchain.nn",
            "gpuchain.nn.functional", "gpuchain.nn.init", "gpuchain.nn.utils",
            "gpuchain.optim", "gpuchain.optim.lr_scheduler", "gpuchain.linalg",
-           "gpuchain.random", "gpuchain.distributed", "gpuchain.extend", "gpuchain.data"]
+           "gpuchain.random", "gpuchain.distributed", "gpuchain.extend", "gpuchain.data",
+           "gpuchain.interop", "gpuchain.nn.torch_compat"]
 
 
 def _modules():
