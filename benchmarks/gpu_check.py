@@ -5,7 +5,8 @@
 - ``arch``: the device's own NVRTC architecture (``sm_90`` on an H200; ``sm_90`` with a
   note on stderr when no device is visible);
 - ``counts``: test cases of ``pytest -m gpu`` and kernel builds, and the time estimate;
-- ``failed-tests JUNIT.xml``: node ids of the failed or errored cases, one a line;
+- ``rerun-tests JUNIT.xml``: node ids of the cases that failed, errored or never ran
+  (collected now, absent from the XML), one a line;
 - ``failed-suites RESULTS.json``: the benchmark suites with a failed cross-check;
 - ``summary WORKDIR OUTDIR``: ``check.json`` and ``summary.md`` from the step records.
 """
@@ -26,12 +27,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Seconds per unit on one H200 with 16 CPU cores; leads, not measurements (no GPU has
-# run this project yet). NVRTC: 104 builds took 3.9 s on 2 CPU cores here.
-PER_TEST_CASE_S = 0.05  # a small launch-and-compare case, CuPy kernels already built
+# Seconds per unit on one H200 with 16 CPU cores: leads, not measurements (no GPU has run
+# this project yet). NVRTC built all 104-113 instantiations in 4-5 s on 2 CPU cores here.
+PER_CASE_S = {  # one test case, its CuPy kernels already built
+    "tests/gpu/test_kernels.py": 0.02,  # a few launches, a NumPy float64 reference
+    "tests/gpu/test_kernels_layernorm.py": 0.03,
+    "tests/gpu/test_ops_cupy.py": 0.08,  # vjp + jvp on CPU and GPU: dozens of launches
+    "tests/gpu/test_training_parity.py": 2.0,  # 20 training steps on both devices
+}
+DEFAULT_CASE_S = 0.05
 PER_CUPY_KERNEL_S = 0.15  # NVRTC build of one CuPy elementwise/reduction kernel, cold
+CUPY_KERNELS_PER_OP_CASE = 0.5  # distinct CuPy kernels an op-table case first builds
 PER_GPUCHAIN_BUILD_S = 0.04  # one template instantiation of gpuchain's kernels (NVRTC)
-CUPY_KERNELS_PER_OP_CASE = 1.5  # distinct CuPy kernels an op-table case first builds
 FIXED_S = {"env": 20, "compile": 5, "pytest": 25, "bandwidth": 25, "target": 150,
            "pack": 5}
 TARGET_NOTE = ("target: 2 precisions x (gpuchain, torch eager, JAX ~25 s) + torch.compile "
@@ -139,8 +146,9 @@ def counts(collected: list[str] | None = None) -> dict[str, Any]:
     cupy_kernels = round(CUPY_KERNELS_PER_OP_CASE * op_cases)
     est = dict(FIXED_S)
     est["compile"] += round(PER_GPUCHAIN_BUILD_S * builds)
-    est["pytest"] += round(PER_TEST_CASE_S * len(ids) + PER_CUPY_KERNEL_S * cupy_kernels
-                           + PER_GPUCHAIN_BUILD_S * builds)
+    est["pytest"] += round(sum(PER_CASE_S.get(f, DEFAULT_CASE_S) * n for f, n in
+                               per_file.items())
+                           + PER_CUPY_KERNEL_S * cupy_kernels + PER_GPUCHAIN_BUILD_S * builds)
     return {"test_cases": len(ids), "test_cases_per_file": per_file,
             "gpuchain_kernel_builds": builds, "cupy_kernels_estimated": cupy_kernels,
             "estimate_s": est, "estimate_total_s": sum(est.values()), "note": TARGET_NOTE}
@@ -149,20 +157,28 @@ def counts(collected: list[str] | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- --quick
 
 
-def failed_tests(junit: Path) -> list[str]:
-    """pytest node ids of the failed or errored test cases in a junit XML."""
-    ids = []
+def _node_id(classname: str, name: str) -> str | None:
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):  # module path, then classes inside it
+        path = Path(*parts[:cut]).with_suffix(".py")
+        if (ROOT / path).is_file():
+            return "::".join([path.as_posix(), *parts[cut:], name])
+    return None
+
+
+def not_passed(junit: Path, collected: list[str] | None = None) -> list[str]:
+    """pytest node ids to run again: the failed or errored cases of a junit XML, and,
+    given the ids collected now, every case the XML does not report (a run stopped at its
+    time cap writes the cases it finished)."""
+    failed, reported = [], set()
     for case in ET.parse(junit).getroot().iter("testcase"):
-        if case.find("failure") is None and case.find("error") is None:
+        node = _node_id(case.get("classname", ""), case.get("name", ""))
+        if node is None:
             continue
-        parts = case.get("classname", "").split(".")
-        name = case.get("name", "")
-        for cut in range(len(parts), 0, -1):  # module path, then classes inside it
-            path = Path(*parts[:cut]).with_suffix(".py")
-            if (ROOT / path).is_file():
-                ids.append("::".join([path.as_posix(), *parts[cut:], name]))
-                break
-    return ids
+        reported.add(node)
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(node)
+    return failed + [n for n in (collected or []) if n not in reported]
 
 
 def failed_suites(results: Path) -> list[str]:
@@ -233,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env").add_argument("out", type=Path)
     sub.add_parser("arch")
     sub.add_parser("counts").add_argument("out", type=Path)
-    sub.add_parser("failed-tests").add_argument("junit", type=Path)
+    sub.add_parser("rerun-tests").add_argument("junit", type=Path)
     sub.add_parser("failed-suites").add_argument("results", type=Path)
     s = sub.add_parser("summary")
     s.add_argument("work", type=Path)
@@ -249,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         print(" ".join(f"{k}={v}" for k, v in c["estimate_s"].items()),
               f"total={c['estimate_total_s']}s cases={c['test_cases']} "
               f"builds={c['gpuchain_kernel_builds']}")
-    elif a.cmd == "failed-tests":
-        print("\n".join(failed_tests(a.junit)))
+    elif a.cmd == "rerun-tests":
+        ids = not_passed(a.junit, _collected(["-m", "gpu", "tests/gpu"]))
+        if ids:
+            print("\n".join(ids))
     elif a.cmd == "failed-suites":
         print(" ".join(failed_suites(a.results)))
     else:

@@ -6,28 +6,29 @@
 # Runs from the checkout (PYTHONPATH=.); needs Python with CuPy (cupy-cuda13x), PyTorch,
 # JAX, pytest, hypothesis, nvidia-ml-py and matplotlib; no network. Steps, and the time
 # each is estimated to take on one H200 (16 CPU cores), from the counts at the time of
-# writing: 828 `pytest -m gpu` cases (656 kernel cases, 168 op-table cases on CuPy, 4
-# training-parity/OOM cases), 104 gpuchain kernel builds (NVRTC: 3 files x 3 dtypes, 3.9 s
-# for all 104 on 2 CPU cores here) and ~250 CuPy elementwise/reduction kernels built on
-# first use (about 1.5 per op-table case, ~0.15 s each cold). The script recomputes these
-# counts when it starts (check.json "counts") and prints its own estimate.
+# writing: 1170 `pytest -m gpu` cases (656 kernel cases at ~0.02 s, 38 layer-norm kernel
+# cases at ~0.03 s, 472 op-table cases on CuPy at ~0.08 s, 4 training-parity/OOM cases at
+# ~2 s), 113 gpuchain kernel builds (NVRTC: 4 files x 3 dtypes; all 113 took 4-5 s on 2
+# CPU cores here, ~0.04 s each) and ~236 CuPy elementwise/reduction kernels built on first
+# use (~0.5 per op-table case, ~0.15 s each cold). The script recomputes these counts when
+# it starts (check.json "counts"; `python -m benchmarks.gpu_check counts FILE`).
 #
 #   step       what                                                      estimate  cap
-#   env        nvidia-smi -L, driver, CUDA, CuPy/torch/JAX versions,       20 s    40 s
+#   env        nvidia-smi -L, driver, CUDA, CuPy/torch/JAX versions,       20 s    30 s
 #              NVML telemetry; test and kernel-build counts
-#   compile    NVRTC compile check for the device's own arch (sm_90),       9 s    40 s
-#              104 builds, fails on errors or register spills
-#   pytest     pytest -m gpu tests/gpu: kernels vs NumPy, op table on      108 s   170 s
-#              CuPy, fused dense, 20-step training parity, OOM;
-#              junit XML + slowest durations (25 s fixed + 828 x 0.05 s
-#              + ~250 CuPy kernels x 0.15 s + 104 builds x 0.04 s)
-#   bench      bandwidth suite (fused act-grad+bias-grad vs D2D copy,      175 s   215 s
+#   compile    NVRTC compile check for the device's own arch (sm_90),      10 s    30 s
+#              113 builds, fails on errors or register spills
+#   pytest     pytest -m gpu tests/gpu: kernels vs NumPy, op table on      125 s   200 s
+#              CuPy, fused dense, 20-step training parity, OOM; junit
+#              XML + slowest durations (25 s fixed + 60 s of cases
+#              + 236 CuPy kernels x 0.15 s + 113 builds x 0.04 s)
+#   bench      bandwidth suite (fused act-grad+bias-grad vs D2D copy,      175 s   205 s
 #              4 shapes, CUDA events, ~25 s) and the target train step
 #              (batch 8192, 4x4096 relu, Adam, TF32 off and on; gpuchain,
 #              torch eager, torch.compile with warm-up bounded at 60 s
 #              and reported apart, JAX; GEMM share; ~150 s)
 #   pack       tarball of the CuPy kernel cache (reused with --cache)       5 s    15 s
-#   total                                                                  317 s   480 s
+#   total                                                                  335 s   480 s
 #
 # The caps (timeout per step) add up to 8 minutes, so the whole check ends within 8 minutes
 # whatever happens. Writes 8 files into OUTDIR: check.log (everything printed), check.json
@@ -36,7 +37,7 @@
 #
 # --quick: rerun only what failed in a previous run (--previous DIR holding its check.json,
 #   pytest.xml and results.json; default OUTDIR itself): the failed test cases (from the
-#   junit XML), the benchmark suites whose cross-checks failed (all, if the bench step
+#   junit XML, plus any it never reached), the benchmark suites whose cross-checks failed (all, if the bench step
 #   failed), the compile check if it failed; env and pack always run.
 # --cache TARBALL: unpack a previous run's kernel cache first (default: the previous run's
 #   cupy-kernel-cache.tar.gz with --quick), so CuPy and gpuchain kernels are not rebuilt.
@@ -99,9 +100,10 @@ step() {
   shift 3
   say "step $name (estimate ${est} s, cap ${cap} s): $*"
   t0=$(date +%s%N)
-  timeout --kill-after=5 "$cap" bash -c '"$@"' _ "$@" >>"$LOG" 2>&1
+  # SIGINT first: pytest then still writes its junit XML for the cases it finished
+  timeout -s INT --kill-after=15 "$cap" bash -c '"$@"' _ "$@" >>"$LOG" 2>&1
   rc=$?
-  case $rc in 0) status=ok ;; 77) status=skipped ;; 124|137) status=timeout ;; *) status=failed ;; esac
+  case $rc in 0) status=ok ;; 77) status=skipped ;; 124|130|137) status=timeout ;; *) status=failed ;; esac
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   record "$name" "$status" "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))" "$est" "${DETAIL:-} (exit $rc)"
   say "step $name: $status after $((ms / 1000)) s"
@@ -121,46 +123,49 @@ env_step() {
   "$PY" -m benchmarks.gpu_check env "$WORK/env.json" && "$PY" -m benchmarks.gpu_check counts "$WORK/counts.json"
 }
 export -f env_step
-DETAIL="versions + NVML + counts" step env 40 20 env_step
+DETAIL="versions + NVML + counts" step env 30 20 env_step
 
 # 2. NVRTC compile check for the device's own architecture
 if [ "$QUICK" = 1 ] && [ "$(prev_status compile)" = ok ]; then
-  skip compile 9 "passed in the previous run"
+  skip compile 10 "passed in the previous run"
 else
   ARCH=$("$PY" -m benchmarks.gpu_check arch 2>>"$LOG")
-  DETAIL="arch $ARCH" step compile 40 9 "$PY" -m gpuchain.cuda compile --arch "$ARCH" --quiet
+  DETAIL="arch $ARCH" step compile 30 10 "$PY" -m gpuchain.cuda compile --arch "$ARCH" --quiet
 fi
 
 # 3. pytest -m gpu with junit XML and durations
-pytest_step() {
-  local targets=("$@")
+pytest_step() {  # output to pytest.log, not through a pipe: on SIGINT pytest still
+  local targets=("$@") rc  # finishes its report and junit XML
   local PYTEST_ARGS=(-m gpu -p no:cacheprovider -o addopts="" -rfEs --durations=25
                      --junitxml="$OUT/pytest.xml")
   if [ "$GPU" = 0 ] && [ -n "$KEMU" ]; then
     HK_BUILD=${HK_BUILD:-/tmp/kemu-build} PYTHONPATH="$KEMU/fakecupy:$PYTHONPATH" \
-      "$PY" -m pytest -q "${PYTEST_ARGS[@]}" tests/gpu/test_kernels.py 2>&1 | tee "$OUT/pytest.log"
-    return "${PIPESTATUS[0]}"
+      "$PY" -m pytest -q "${PYTEST_ARGS[@]}" tests/gpu/test_kernels.py >"$OUT/pytest.log" 2>&1
+    rc=$?
+    cat "$OUT/pytest.log"
+    return "$rc"
   fi
-  "$PY" -m pytest -q "${PYTEST_ARGS[@]}" "${targets[@]}" 2>&1 | tee "$OUT/pytest.log"
-  local rc=${PIPESTATUS[0]}
+  "$PY" -m pytest -q "${PYTEST_ARGS[@]}" "${targets[@]}" >"$OUT/pytest.log" 2>&1
+  rc=$?
+  cat "$OUT/pytest.log"
   # no device: every GPU module skips at import (pytest exits 5, "no tests ran")
   [ "$GPU" = 0 ] && { [ "$rc" = 0 ] || [ "$rc" = 5 ]; } && return 77
   return "$rc"
 }
 export -f pytest_step
 if [ "$QUICK" = 1 ] && [ -f "$PREV/pytest.xml" ]; then
-  mapfile -t FAILED < <("$PY" -m benchmarks.gpu_check failed-tests "$PREV/pytest.xml")
+  mapfile -t FAILED < <("$PY" -m benchmarks.gpu_check rerun-tests "$PREV/pytest.xml")
   if [ "${#FAILED[@]}" = 0 ] && [ "$(prev_status pytest)" = ok ]; then
     cp "$PREV/pytest.xml" "$OUT/pytest.xml"; [ -f "$PREV/pytest.log" ] && cp "$PREV/pytest.log" "$OUT/"
-    skip pytest 108 "no failures in the previous run (its junit XML kept)"
+    skip pytest 125 "no failures in the previous run (its junit XML kept)"
   elif [ "${#FAILED[@]}" = 0 ]; then
-    DETAIL="previous run: $(prev_status pytest); all again" step pytest 170 108 pytest_step tests/gpu
+    DETAIL="previous run: $(prev_status pytest); all again" step pytest 200 125 pytest_step tests/gpu
   else
-    DETAIL="${#FAILED[@]} previously failed cases" step pytest 170 108 pytest_step "${FAILED[@]}"
+    DETAIL="${#FAILED[@]} cases that failed or did not run before" step pytest 200 125 pytest_step "${FAILED[@]}"
   fi
 else
   DETAIL="tests/gpu$([ "$GPU" = 0 ] && { [ -n "$KEMU" ] && echo ' (kernels under kemu, CPU)' || echo ' (no GPU: skipped)'; })" \
-    step pytest 170 108 pytest_step tests/gpu
+    step pytest 200 125 pytest_step tests/gpu
 fi
 
 # 4. benchmarks: fused-kernel bandwidth vs D2D copy; target train step TF32 off/on
@@ -176,7 +181,7 @@ else
   BENCH=(--out "$WORK/bench" --no-progress --compile-limit 60)
   if [ "$GPU" = 1 ]; then BENCH+=(--backend cupy); else BENCH+=(--backend numpy --quick); fi
   DETAIL="${SUITES[*]}$([ "$GPU" = 0 ] && echo ' (no GPU: target at CPU scale, bandwidth skipped)')" \
-    step bench 215 175 "$PY" -m gpuchain.bench "${SUITES[@]}" "${BENCH[@]}"
+    step bench 205 175 "$PY" -m gpuchain.bench "${SUITES[@]}" "${BENCH[@]}"
   for f in results.json results.md results.png; do
     [ -f "$WORK/bench/$f" ] && cp "$WORK/bench/$f" "$WORK/$f"
   done

@@ -290,3 +290,21 @@ def test_before_after_table_pairs_cases_and_ratios() -> None:
     lines = table([run(2e-6, 1.5)], [run(1e-6, 0.75)])
     assert lines[2].startswith("| engine | chain | gpuchain | 2 µs | 1 µs | 0.50 |")
     assert lines[3].endswith("| 1.50 | 0.75 |")
+
+
+def test_bounded_call_off_the_main_thread_uses_a_worker() -> None:
+    import threading
+
+    seen = {}
+
+    def body() -> None:
+        try:
+            R.bounded_call(lambda: time.sleep(2), 0.1, "slow")
+        except R.WarmupTimeout as exc:
+            seen["error"] = str(exc)
+        seen["fast"] = R.bounded_call(lambda: None, 5.0, "fast")
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join(10)
+    assert "bound reached" in seen["error"] and seen["fast"] >= 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc as _pygc
 import importlib
 import math
+import signal
 import sys
 import threading
 import time
@@ -254,9 +255,14 @@ def time_block(fn: Callable[[], Any], *, warmup: int, repeats: int, number: int 
 
 
 def bounded_call(fn: Callable[[], Any], limit_s: float, what: str) -> float:
-    """Run ``fn`` once in a worker thread and return its wall time; raise
-    :class:`WarmupTimeout` when it has not finished after ``limit_s`` seconds (the
-    worker is a daemon thread and is abandoned)."""
+    """Run ``fn`` once and return its wall time; raise :class:`WarmupTimeout` when it
+    has not finished after ``limit_s`` seconds.
+
+    In the main thread on POSIX a SIGALRM timer interrupts ``fn`` (so a runaway compile
+    stops using the machine); elsewhere ``fn`` runs in a daemon thread that is abandoned.
+    """
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        return _bounded_by_alarm(fn, limit_s, what)
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -271,11 +277,36 @@ def bounded_call(fn: Callable[[], Any], limit_s: float, what: str) -> float:
     worker.start()
     worker.join(limit_s)
     if worker.is_alive():
-        raise WarmupTimeout(f"{what}: warm-up still running after {limit_s:.0f} s "
-                            "(bound reached; not timed)")
+        raise WarmupTimeout(_timeout_message(what, limit_s))
     if "error" in outcome:
         raise outcome["error"]
     return float(outcome["s"])
+
+
+def _timeout_message(what: str, limit_s: float) -> str:
+    return f"{what}: warm-up still running after {limit_s:.0f} s (bound reached; not timed)"
+
+
+def _bounded_by_alarm(fn: Callable[[], Any], limit_s: float, what: str) -> float:
+    fired = []
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        fired.append(True)
+        raise WarmupTimeout(_timeout_message(what, limit_s))
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    t0 = time.perf_counter()
+    try:
+        fn()
+    except BaseException as exc:
+        if fired:  # a library may wrap the timeout in its own exception
+            raise WarmupTimeout(_timeout_message(what, limit_s)) from exc
+        raise
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    return time.perf_counter() - t0
 
 
 def cross_check(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], *,

@@ -130,10 +130,13 @@ def _step_times(cfg: Config, step: Callable[[], Any], repeats: int) -> list[floa
     return out
 
 
-def _operands(xp: Any, call: Any, rng: np.random.Generator) -> tuple[Any, Any]:
+def _operands(xp: Any, call: Any) -> tuple[Any, Any]:
+    """Random operands (never zeros) with the call's shapes, layouts and dtype, made on
+    the device by the array module's own generator."""
+    rng = xp.random.default_rng(0)
+
     def make(shape: tuple[int, ...], transposed: bool) -> Any:
-        base = rng.standard_normal(shape[::-1] if transposed else shape).astype(call.dtype)
-        arr = xp.asarray(base)
+        arr = rng.standard_normal(shape[::-1] if transposed else shape).astype(call.dtype)
         return arr.T if transposed else arr
 
     return make(call.a_shape, call.a_transposed), make(call.b_shape, call.b_transposed)
@@ -141,7 +144,7 @@ def _operands(xp: Any, call: Any, rng: np.random.Generator) -> tuple[Any, Any]:
 
 def _alone_rate(cfg: Config, xp: Any, call: Any, repeats: int) -> float:
     """FLOP/s of this GEMM (shape, layout, dtype) timed alone on random operands."""
-    a, b = _operands(xp, call, np.random.default_rng(0))
+    a, b = _operands(xp, call)
     fn = lambda: xp.matmul(a, b)  # noqa: E731
     times = time_cuda_events(fn, warmup=2, repeats=repeats) if cfg.on_gpu else [
         _wall(fn) for _ in range(repeats)]

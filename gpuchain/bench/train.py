@@ -74,10 +74,11 @@ def gpuchain_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     import gpuchain.optim  # noqa: F401
 
     sizes = [params[0].shape[0]] + [w.shape[1] for w in params[::2]]
-    model = gc.nn.MLP(sizes, activation="relu")
+    model = gc.nn.MLP(sizes, activation="relu", dtype=params[0].dtype)  # built on the CPU
     for layer, w, b in zip(model, params[::2], params[1::2]):
-        layer.weight.data[...] = gc.tensor(w).data
-        layer.bias.data[...] = gc.tensor(b).data
+        layer.weight.data[...] = w
+        layer.bias.data[...] = b
+    model.to(gc.get_backend().device)
     opt = gc.optim.Adam(model, lr=LR)
     xt, yt = gc.tensor(x), gc.tensor(y)
 
@@ -122,7 +123,7 @@ def gpuchain_modern(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
 
     ws = [nn.Parameter(gc.tensor(p).data) for p in params]
     n = len(ws) // 2
-    norms = [nn.LayerNorm(w.shape[1]) for w in ws[:-2:2]]
+    norms = [nn.LayerNorm(w.shape[1]).to(gc.get_backend().device) for w in ws[:-2:2]]
     drop = nn.Dropout(DROPOUT_P)
     trainable = ws + [p for m in norms for p in m.parameters()]
     opt = optim.AdamW(trainable, lr=LR, weight_decay=1e-2)
