@@ -2,11 +2,15 @@
 
 Hypothesis draws a small program: one to three inputs (0-d, size-1 and empty shapes
 included, some passed to gpuchain as non-contiguous views), then up to six steps, each an
-op applied to earlier values or to new inputs of a fitting shape: elementwise functions,
-broadcasting binary ops, reductions over negative axes with and without keepdims,
-softmax, matmul (vector and batched operands), reshape, transpose, concatenate, stack,
-basic slicing with negative steps, advanced indexing with repeated indices, boolean
-masks, ``where`` and ``clip``. The same program runs on gpuchain and on PyTorch
+op applied to earlier values or to new inputs of a fitting shape: elementwise functions
+(trigonometric, hyperbolic, exponential and logarithmic families, activations),
+broadcasting binary ops (arithmetic, power, maximum/minimum, logaddexp, hypot, arctan2),
+reductions (sum, mean, max, min, prod, var, std, logsumexp) over negative axes with and
+without keepdims, softmax/log_softmax, matmul (vector and batched operands), reshape,
+transpose, concatenate, stack, basic slicing with negative steps, advanced indexing with
+repeated indices, boolean masks, ``where``, ``clip``, and NumPy-style functions (flip,
+roll, expand_dims, squeeze, moveaxis, swapaxes, tile, repeat, pad, sort,
+take_along_axis, cumsum, cumprod). The same program runs on gpuchain and on PyTorch
 (``torch.func``) and must agree on:
 
 * the forward value;
@@ -45,6 +49,14 @@ axes                               NumPy (``axis``, ints or    ``dim``; an all-a
 ``mean`` over zero elements        NaN (as NumPy)              NaN; such programs are
                                                                discarded
 ``gelu``                           exact (erf) form            ``F.gelu`` (default, erf)
+``var``/``std``                    ``ddof=0`` (NumPy)          ``correction=0``; of a 0-d
+                                                               value: 0
+``prod`` over several axes         one primitive               ``torch.prod`` one dim at a
+                                                               time
+``sort`` with tied values          (not compared: which tied   (programs with ties are
+                                   entry gets a cotangent is   not drawn)
+                                   arbitrary in both)
+``repeat``/``cumsum`` axis None    flatten first (NumPy)       the same on ``reshape(-1)``
 ``logsumexp`` over zero elements   -inf; JVP 0 (a sum over     -inf; JVP NaN (0·inf inside
                                    no terms: exact)            its rule); the fixed
                                                                program expects gpuchain's
@@ -78,29 +90,97 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.f
 
 # --- the two libraries behind one small interface --------------------------------------
 
+ELEMENTWISE = ("sin", "cos", "tanh", "exp", "log", "sqrt", "abs", "sigmoid", "relu", "erf",
+               "tan", "maximum", "minimum", "matmul", "reshape", "sinh", "cosh", "arctan",
+               "arcsinh", "log1p", "expm1", "square", "reciprocal", "arctanh", "arcsin",
+               "arccos", "log2", "log10", "exp2", "logaddexp", "hypot", "arctan2")
+REDUCTIONS = ("sum", "mean", "max", "min", "prod", "var", "std", "logsumexp")
+
+
 def _gc_reduce(kind, x, axis, keepdims):
-    fn = {"sum": gc.sum, "mean": gc.mean, "max": gc.max, "logsumexp": gc.logsumexp}[kind]
-    return fn(x, axis=axis, keepdims=keepdims)
+    return getattr(gc, kind)(x, axis=axis, keepdims=keepdims)
 
 
-# gpuchain takes NumPy's names and arguments throughout
+# NumPy-style functions taking (x, params): the same names and arguments as NumPy
+GC_NP = {
+    "flip": lambda x, p: gc.flip(x, p["axis"]),
+    "roll": lambda x, p: gc.roll(x, p["shift"], p["axis"]),
+    "expand_dims": lambda x, p: gc.expand_dims(x, p["axis"]),
+    "squeeze": lambda x, p: gc.squeeze(x, p["axis"]),
+    "moveaxis": lambda x, p: gc.moveaxis(x, p["src"], p["dst"]),
+    "swapaxes": lambda x, p: gc.swapaxes(x, p["a"], p["b"]),
+    "tile": lambda x, p: gc.tile(x, p["reps"]),
+    "repeat": lambda x, p: gc.repeat(x, p["repeats"], p["axis"]),
+    "pad": lambda x, p: gc.pad(x, p["pad_width"]),
+    "sort": lambda x, p: gc.sort(x, p["axis"]),
+    "take_along_axis": lambda x, p: gc.take_along_axis(x, p["indices"], p["axis"]),
+    "cumsum": lambda x, p: gc.cumsum(x, p["axis"]),
+    "cumprod": lambda x, p: gc.cumprod(x, p["axis"]),
+}
+
 GC = SimpleNamespace(
-    **{name: getattr(gc, name) for name in (
-        "sin", "cos", "tanh", "exp", "log", "sqrt", "abs", "sigmoid", "relu", "softplus",
-        "erf", "gelu", "silu", "tan", "maximum", "minimum", "matmul", "leaky_relu",
-        "reshape", "transpose", "where", "clip", "concatenate", "stack")},
+    **{name: getattr(gc, name) for name in ELEMENTWISE + (
+        "softplus", "gelu", "silu", "leaky_relu", "transpose", "where", "clip", "concatenate",
+        "stack")},
     reduce=_gc_reduce,
     softmax=lambda kind, x, axis: getattr(gc, kind)(x, axis=axis),
     index=lambda x, index: x[index],
+    numpy=lambda name, x, p: GC_NP[name](x, p),
 )
+
+
+def _dims(x, axis) -> tuple:
+    """A NumPy ``axis`` (None, int or tuple) as a tuple of torch dims."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    return (axis,) if isinstance(axis, int) else tuple(axis)
+
+
+def _torch_prod(x, dim, keepdim):
+    dims = sorted({d % x.ndim for d in dim}, reverse=True)
+    for d in dims:  # torch.prod takes one dim at a time
+        x = torch.prod(x, dim=d, keepdim=True)
+    return x if keepdim or not dims else torch.squeeze(x, tuple(dims))
+
+
+_TORCH_REDUCE = {
+    "sum": torch.sum, "mean": torch.mean, "max": torch.amax, "min": torch.amin,
+    "prod": _torch_prod, "logsumexp": torch.logsumexp,
+    "var": lambda x, dim, keepdim: torch.var(x, dim=dim, keepdim=keepdim, correction=0),
+    "std": lambda x, dim, keepdim: torch.std(x, dim=dim, keepdim=keepdim, correction=0),
+}
 
 
 def _torch_reduce(kind, x, axis, keepdims):
     if x.ndim == 0:
+        if kind in ("var", "std"):
+            return x * 0.0
         return x
-    fn = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax,
-          "logsumexp": torch.logsumexp}[kind]
-    return fn(x, dim=tuple(range(x.ndim)) if axis is None else axis, keepdim=keepdims)
+    return _TORCH_REDUCE[kind](x, dim=_dims(x, axis), keepdim=keepdims)
+
+
+def _torch_scan(fn, x, axis):
+    return fn(x.reshape(-1), dim=0) if axis is None else fn(x, dim=axis)
+
+
+TORCH_NP = {
+    "flip": lambda x, p: torch.flip(x, _dims(x, p["axis"])),
+    "roll": lambda x, p: torch.roll(x, p["shift"], p["axis"]),
+    "expand_dims": lambda x, p: torch.unsqueeze(x, p["axis"]),
+    "squeeze": lambda x, p: torch.squeeze(x) if p["axis"] is None else torch.squeeze(
+        x, p["axis"]),
+    "moveaxis": lambda x, p: torch.movedim(x, p["src"], p["dst"]),
+    "swapaxes": lambda x, p: torch.swapaxes(x, p["a"], p["b"]),
+    "tile": lambda x, p: torch.tile(x, p["reps"]),
+    "repeat": lambda x, p: torch.repeat_interleave(x, p["repeats"], dim=p["axis"]),
+    "pad": lambda x, p: torch.nn.functional.pad(
+        x, [w for pair in reversed(p["pad_width"]) for w in pair]),
+    "sort": lambda x, p: torch.sort(x, dim=p["axis"]).values,
+    "take_along_axis": lambda x, p: torch.take_along_dim(
+        x, torch.as_tensor(p["indices"]), dim=p["axis"]),
+    "cumsum": lambda x, p: _torch_scan(torch.cumsum, x, p["axis"]),
+    "cumprod": lambda x, p: _torch_scan(torch.cumprod, x, p["axis"]),
+}
 
 
 def _torch_index(x, index):
@@ -115,9 +195,8 @@ def _torch_index(x, index):
 
 F = torch.nn.functional
 TORCH = SimpleNamespace(
-    **{name: getattr(torch, name) for name in (
-        "sin", "cos", "tanh", "exp", "log", "sqrt", "abs", "sigmoid", "relu", "erf", "tan",
-        "maximum", "minimum", "matmul", "reshape")},
+    **{name: getattr(torch, name) for name in ELEMENTWISE},
+    numpy=lambda name, x, p: TORCH_NP[name](x, p),
     softplus=F.softplus, gelu=F.gelu, silu=F.silu, leaky_relu=F.leaky_relu,
     reduce=_torch_reduce,
     softmax=lambda kind, x, axis: getattr(torch, kind)(x, dim=axis),
@@ -157,6 +236,20 @@ UNARY = {
     "cube": lambda L, x: x**3,
     "scale": lambda L, x: 2.5 * x - 1.0,
     "recip": lambda L, x: 1.0 / _pos(L, x),
+    "sinh": lambda L, x: L.sinh(x),
+    "cosh": lambda L, x: L.cosh(x),
+    "arctan": lambda L, x: L.arctan(x),
+    "arcsinh": lambda L, x: L.arcsinh(x),
+    "log1p": lambda L, x: L.log1p(_pos(L, x)),
+    "expm1": lambda L, x: L.expm1(L.tanh(x)),
+    "square_fn": lambda L, x: L.square(x),
+    "reciprocal": lambda L, x: L.reciprocal(_pos(L, x)),
+    "arctanh": lambda L, x: L.arctanh(0.5 * L.tanh(x)),
+    "arcsin": lambda L, x: L.arcsin(0.5 * L.tanh(x)),
+    "arccos": lambda L, x: L.arccos(0.5 * L.tanh(x)),
+    "log2": lambda L, x: L.log2(_pos(L, x)),
+    "log10": lambda L, x: L.log10(_pos(L, x)),
+    "exp2": lambda L, x: L.exp2(L.tanh(x)),
 }
 BINARY = {
     "add": lambda L, a, b: a + b,
@@ -166,6 +259,9 @@ BINARY = {
     "power": lambda L, a, b: _pos(L, a) ** L.tanh(b),
     "maximum": lambda L, a, b: L.maximum(a, b),
     "minimum": lambda L, a, b: L.minimum(a, b),
+    "logaddexp": lambda L, a, b: L.logaddexp(a, b),
+    "hypot": lambda L, a, b: L.hypot(a, b),
+    "arctan2": lambda L, a, b: L.arctan2(a, b),
 }
 
 
@@ -201,6 +297,8 @@ def apply_step(L: Any, step: Step, values: list) -> Any:
         return L.clip(xs[0], p["lo"], p["hi"])
     if step.op == "concatenate":
         return L.concatenate(xs, p["axis"])
+    if step.op == "numpy":
+        return L.numpy(p["fn"], xs[0], p)
     if step.op == "stack":
         return L.stack(xs, p["axis"])
     raise AssertionError(step.op)
@@ -321,6 +419,51 @@ def _index_param(draw, shape: tuple, rng: np.random.Generator) -> tuple | None:
     return (mask,)
 
 
+def _numpy_params(draw, x: Any, rng: np.random.Generator) -> dict | None:
+    """Parameters for one of the NumPy-style functions (None where it does not apply)."""
+    shape = tuple(x.shape)
+    nd = len(shape)
+    fn = draw(st.sampled_from(sorted(GC_NP)))
+    if fn == "expand_dims":
+        return {"fn": fn, "axis": draw(st.integers(-nd - 1, nd))}
+    if fn == "tile":
+        return {"fn": fn, "reps": tuple(draw(st.lists(st.integers(1, 2), max_size=nd + 1)))}
+    if fn in ("roll", "repeat", "cumsum", "cumprod", "flip") and (
+            nd == 0 or draw(st.booleans())):
+        axis = None
+    elif nd == 0:
+        return None
+    else:
+        axis = draw(st.integers(-nd, nd - 1))
+    if fn == "flip":
+        return {"fn": fn, "axis": axis}
+    if fn == "roll":
+        return {"fn": fn, "axis": axis, "shift": draw(st.integers(-3, 3))}
+    if fn == "repeat":
+        return {"fn": fn, "axis": axis, "repeats": draw(st.integers(0, 3))}
+    if fn in ("cumsum", "cumprod"):
+        return {"fn": fn, "axis": axis}
+    if fn == "squeeze":
+        ones = [a for a in range(nd) if shape[a] == 1]
+        return {"fn": fn, "axis": draw(st.sampled_from(ones)) if ones else None}
+    if fn == "moveaxis":
+        return {"fn": fn, "src": axis, "dst": draw(st.integers(-nd, nd - 1))}
+    if fn == "swapaxes":
+        return {"fn": fn, "a": axis, "b": draw(st.integers(-nd, nd - 1))}
+    if fn == "pad":
+        width = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in shape)
+        return {"fn": fn, "pad_width": width}
+    if fn == "sort":
+        values = x.numpy()
+        if np.unique(values).size != values.size:
+            return None  # tied values: which of them a cotangent reaches is arbitrary
+        return {"fn": fn, "axis": axis}
+    n = shape[axis]
+    k = draw(st.integers(0, 4)) if n else 0
+    idx_shape = shape[:axis % nd] + (k,) + shape[axis % nd + 1:]
+    return {"fn": fn, "axis": axis, "indices": rng.integers(0, max(n, 1), size=idx_shape)}
+
+
 def _broadcasts_into(small: tuple, shape: tuple) -> bool:
     try:
         return np.broadcast_shapes(small, shape) == shape
@@ -336,7 +479,7 @@ def _draw_step(draw, prog: Program, values: list, rng: np.random.Generator) -> S
     shape = tuple(x.shape)
     kind = draw(st.sampled_from(["unary", "unary", "binary", "binary", "reduce", "softmax",
                                  "matmul", "reshape", "transpose", "index", "index",
-                                 "where", "clip", "concatenate", "stack"]))
+                                 "where", "clip", "concatenate", "stack", "numpy", "numpy"]))
 
     def new_input(s: tuple) -> int:
         prog.inputs.append(rng.standard_normal(s))
@@ -354,12 +497,14 @@ def _draw_step(draw, prog: Program, values: list, rng: np.random.Generator) -> S
         args = (pick, other) if draw(st.booleans()) else (other, pick)
         return Step(draw(st.sampled_from(sorted(BINARY))), args)
     if kind == "reduce":
-        red = draw(st.sampled_from(["sum", "mean", "max", "logsumexp"]))
+        red = draw(st.sampled_from(REDUCTIONS))
         axis = _axis_param(draw, len(shape))
         reduced = shape if axis is None else [shape[a] for a in
                                               ((axis,) if isinstance(axis, int) else axis)]
-        if red in ("max", "mean") and 0 in reduced:
+        if red in ("max", "min", "mean") and 0 in reduced:
             return None  # max of nothing raises in both; mean of nothing is NaN
+        if red in ("var", "std") and math.prod(reduced) < 2:
+            return None  # std of one value is 0, where its derivative is infinite
         return Step("reduce", (pick,), {"kind": red, "axis": axis,
                                         "keepdims": draw(st.booleans())})
     if kind == "softmax":
@@ -378,6 +523,9 @@ def _draw_step(draw, prog: Program, values: list, rng: np.random.Generator) -> S
         if right == "batched" and len(shape) > 2:
             other_shape = other_shape[1:]
         return Step("matmul", (pick, new_input(other_shape)))
+    if kind == "numpy":
+        params = _numpy_params(draw, x, rng)
+        return None if params is None else Step("numpy", (pick,), params)
     if kind == "reshape":
         return Step("reshape", (pick,), {"shape": _shape_with_size(draw, math.prod(shape))})
     if kind == "transpose":
@@ -444,9 +592,17 @@ def _noncontiguous(a: np.ndarray) -> np.ndarray:
     return view
 
 
+def _from_torch(t: Any) -> np.ndarray:
+    # torch.func may hand back a ZeroTensor (a symbolic zero); materialize it in NumPy
+    if t._is_zerotensor():
+        return np.zeros(tuple(t.shape))
+    return np.array(t.detach().clone().contiguous().tolist(), dtype=np.float64).reshape(
+        tuple(t.shape))
+
+
 def _close(got: Any, expected: Any, what: str, prog: Program) -> None:
     g = got.numpy() if hasattr(got, "numpy") and not isinstance(got, torch.Tensor) else got
-    e = expected.detach().numpy(force=True) if isinstance(expected, torch.Tensor) else expected
+    e = _from_torch(expected) if isinstance(expected, torch.Tensor) else expected
     g, e = np.asarray(g), np.asarray(e)
     if what in prog.torch_nan_is_zero:
         e = np.where(np.isnan(e), 0.0, e)  # a documented convention (see the table above)
