@@ -2,12 +2,14 @@
 
 - ``env OUT.json``: versions (Python, NumPy, CuPy, PyTorch, JAX, gpuchain), ``nvidia-smi
   -L``, driver and CUDA versions, NVML telemetry, the device's compute capability;
+- ``test-paths``: what ``pytest -m gpu`` runs (tests/gpu and the GPU tests beside it);
 - ``arch``: the device's own NVRTC architecture (``sm_90`` on an H200; ``sm_90`` with a
   note on stderr when no device is visible);
 - ``counts``: test cases of ``pytest -m gpu`` and kernel builds, and the time estimate;
 - ``rerun-tests JUNIT.xml``: node ids of the cases that failed, errored or never ran
   (collected now, absent from the XML), one a line;
 - ``failed-suites RESULTS.json``: the benchmark suites with a failed cross-check;
+- ``step-status CHECK.json STEP``: that step's status in a previous run;
 - ``summary WORKDIR OUTDIR``: ``check.json`` and ``summary.md`` from the step records.
 """
 
@@ -34,7 +36,10 @@ PER_CASE_S = {  # one test case, its CuPy kernels already built
     "tests/gpu/test_kernels_layernorm.py": 0.03,
     "tests/gpu/test_ops_cupy.py": 0.08,  # vjp + jvp on CPU and GPU: dozens of launches
     "tests/gpu/test_training_parity.py": 2.0,  # 20 training steps on both devices
+    "tests/test_distributed_gpu.py": 15.0,  # a child process each (NCCL; MPI when present)
 }
+# what `pytest -m gpu` runs: tests/gpu, and the GPU tests kept beside their CPU siblings
+GPU_TEST_PATHS = ("tests/gpu", "tests/test_distributed_gpu.py")
 DEFAULT_CASE_S = 0.05
 PER_CUPY_KERNEL_S = 0.15  # NVRTC build of one CuPy elementwise/reduction kernel, cold
 CUPY_KERNELS_PER_OP_CASE = 0.5  # distinct CuPy kernels an op-table case first builds
@@ -129,6 +134,11 @@ def _collected(args: list[str]) -> list[str]:
     return [line for line in out.stdout.splitlines() if "::" in line]
 
 
+def test_paths() -> list[str]:
+    """The GPU test paths that exist in this checkout."""
+    return [p for p in GPU_TEST_PATHS if (ROOT / p).exists()]
+
+
 def counts(collected: list[str] | None = None) -> dict[str, Any]:
     """Test cases per GPU test file, gpuchain kernel builds, and the estimate per step.
 
@@ -137,7 +147,7 @@ def counts(collected: list[str] | None = None) -> dict[str, Any]:
     """
     from gpuchain.cuda import loader
 
-    ids = _collected(["-m", "gpu", "tests/gpu"]) if collected is None else collected
+    ids = _collected(["-m", "gpu", *test_paths()]) if collected is None else collected
     per_file: dict[str, int] = {}
     for node in ids:
         per_file[node.split("::")[0]] = per_file.get(node.split("::")[0], 0) + 1
@@ -248,9 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("env").add_argument("out", type=Path)
     sub.add_parser("arch")
+    sub.add_parser("test-paths")
     sub.add_parser("counts").add_argument("out", type=Path)
     sub.add_parser("rerun-tests").add_argument("junit", type=Path)
     sub.add_parser("failed-suites").add_argument("results", type=Path)
+    st = sub.add_parser("step-status")
+    st.add_argument("record", type=Path)
+    st.add_argument("step")
     s = sub.add_parser("summary")
     s.add_argument("work", type=Path)
     s.add_argument("out", type=Path)
@@ -259,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         a.out.write_text(json.dumps(environment(), indent=2, default=str) + "\n")
     elif a.cmd == "arch":
         print(arch())
+    elif a.cmd == "test-paths":
+        print("\n".join(test_paths()))
     elif a.cmd == "counts":
         c = counts()
         a.out.write_text(json.dumps(c, indent=2) + "\n")
@@ -266,11 +282,14 @@ def main(argv: list[str] | None = None) -> int:
               f"total={c['estimate_total_s']}s cases={c['test_cases']} "
               f"builds={c['gpuchain_kernel_builds']}")
     elif a.cmd == "rerun-tests":
-        ids = not_passed(a.junit, _collected(["-m", "gpu", "tests/gpu"]))
+        ids = not_passed(a.junit, _collected(["-m", "gpu", *test_paths()]))
         if ids:
             print("\n".join(ids))
     elif a.cmd == "failed-suites":
         print(" ".join(failed_suites(a.results)))
+    elif a.cmd == "step-status":
+        steps = json.loads(a.record.read_text())["steps"]
+        print(next((s["status"] for s in steps if s["step"] == a.step), ""))
     else:
         return summary(a.work, a.out)
     return 0

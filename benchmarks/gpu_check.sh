@@ -6,11 +6,12 @@
 # Runs from the checkout (PYTHONPATH=.); needs Python with CuPy (cupy-cuda13x), PyTorch,
 # JAX, pytest, hypothesis, nvidia-ml-py and matplotlib; no network. Steps, and the time
 # each is estimated to take on one H200 (16 CPU cores), from the counts at the time of
-# writing: 1170 `pytest -m gpu` cases (656 kernel cases at ~0.02 s, 38 layer-norm kernel
+# writing: 1172 `pytest -m gpu` cases (656 kernel cases at ~0.02 s, 38 layer-norm kernel
 # cases at ~0.03 s, 472 op-table cases on CuPy at ~0.08 s, 4 training-parity/OOM cases at
-# ~2 s), 113 gpuchain kernel builds (NVRTC: 4 files x 3 dtypes; all 113 took 4-5 s on 2
-# CPU cores here, ~0.04 s each) and ~236 CuPy elementwise/reduction kernels built on first
-# use (~0.5 per op-table case, ~0.15 s each cold). The script recomputes these counts when
+# ~2 s, 2 distributed GPU cases at ~15 s), 113 gpuchain kernel builds (NVRTC: 4 files x 3
+# dtypes; all 113 took 4-5 s on 2 CPU cores here, ~0.04 s each) and ~236 CuPy
+# elementwise/reduction kernels built on first use (~0.5 per op-table case, ~0.15 s each
+# cold). The script recomputes these counts when
 # it starts (check.json "counts"; `python -m benchmarks.gpu_check counts FILE`).
 #
 #   step       what                                                      estimate  cap
@@ -18,17 +19,18 @@
 #              NVML telemetry; test and kernel-build counts
 #   compile    NVRTC compile check for the device's own arch (sm_90),      10 s    30 s
 #              113 builds, fails on errors or register spills
-#   pytest     pytest -m gpu tests/gpu: kernels vs NumPy, op table on      125 s   200 s
-#              CuPy, fused dense, 20-step training parity, OOM; junit
-#              XML + slowest durations (25 s fixed + 60 s of cases
+#   pytest     pytest -m gpu tests/gpu tests/test_distributed_gpu.py:     155 s   210 s
+#              kernels vs NumPy, op table on CuPy, fused dense, 20-step
+#              training parity, OOM, NCCL at world size 1; junit XML +
+#              slowest durations (25 s fixed + 90 s of cases
 #              + 236 CuPy kernels x 0.15 s + 113 builds x 0.04 s)
-#   bench      bandwidth suite (fused act-grad+bias-grad vs D2D copy,      175 s   205 s
+#   bench      bandwidth suite (fused act-grad+bias-grad vs D2D copy,      175 s   195 s
 #              4 shapes, CUDA events, ~25 s) and the target train step
 #              (batch 8192, 4x4096 relu, Adam, TF32 off and on; gpuchain,
 #              torch eager, torch.compile with warm-up bounded at 60 s
 #              and reported apart, JAX; GEMM share; ~150 s)
 #   pack       tarball of the CuPy kernel cache (reused with --cache)       5 s    15 s
-#   total                                                                  335 s   480 s
+#   total                                                                  365 s   480 s
 #
 # The caps (timeout per step) add up to 8 minutes, so the whole check ends within 8 minutes
 # whatever happens. Writes 8 files into OUTDIR: check.log (everything printed), check.json
@@ -37,8 +39,8 @@
 #
 # --quick: rerun only what failed in a previous run (--previous DIR holding its check.json,
 #   pytest.xml and results.json; default OUTDIR itself): the failed test cases (from the
-#   junit XML, plus any it never reached), the benchmark suites whose cross-checks failed (all, if the bench step
-#   failed), the compile check if it failed; env and pack always run.
+#   junit XML, plus any it never reached), the benchmark suites whose cross-checks failed
+#   (all, if the bench step failed), the compile check if it failed; env and pack always run.
 # --cache TARBALL: unpack a previous run's kernel cache first (default: the previous run's
 #   cupy-kernel-cache.tar.gz with --quick), so CuPy and gpuchain kernels are not rebuilt.
 # --kemu DIR: with no GPU, run tests/gpu/test_kernels.py under the CPU kernel harness in DIR
@@ -91,7 +93,7 @@ fi
 say() { echo "[gpu_check $(date -u +%H:%M:%S)] $*" | tee -a "$LOG"; }
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$WORK/steps.tsv"; }
 prev_status() {  # status of step $1 in the previous run's check.json ("" when none)
-  "$PY" -c "import json,sys; s=[x['status'] for x in json.load(open(sys.argv[1]))['steps'] if x['step']==sys.argv[2]]; print(s[0] if s else '')" "$PREV/check.json" "$1" 2>/dev/null
+  "$PY" -m benchmarks.gpu_check step-status "$PREV/check.json" "$1" 2>/dev/null
 }
 # step NAME CAP ESTIMATE CMD...: exit 0 ok, 77 skipped, 124 cap reached, else failed.
 # CMD may be one of the functions below (exported, run by a child bash under timeout).
@@ -134,6 +136,7 @@ else
 fi
 
 # 3. pytest -m gpu with junit XML and durations
+mapfile -t GPU_TESTS < <("$PY" -m benchmarks.gpu_check test-paths)
 pytest_step() {  # output to pytest.log, not through a pipe: on SIGINT pytest still
   local targets=("$@") rc  # finishes its report and junit XML
   local PYTEST_ARGS=(-m gpu -p no:cacheprovider -o addopts="" -rfEs --durations=25
@@ -157,15 +160,15 @@ if [ "$QUICK" = 1 ] && [ -f "$PREV/pytest.xml" ]; then
   mapfile -t FAILED < <("$PY" -m benchmarks.gpu_check rerun-tests "$PREV/pytest.xml")
   if [ "${#FAILED[@]}" = 0 ] && [ "$(prev_status pytest)" = ok ]; then
     cp "$PREV/pytest.xml" "$OUT/pytest.xml"; [ -f "$PREV/pytest.log" ] && cp "$PREV/pytest.log" "$OUT/"
-    skip pytest 125 "no failures in the previous run (its junit XML kept)"
+    skip pytest 155 "no failures in the previous run (its junit XML kept)"
   elif [ "${#FAILED[@]}" = 0 ]; then
-    DETAIL="previous run: $(prev_status pytest); all again" step pytest 200 125 pytest_step tests/gpu
+    DETAIL="previous run: $(prev_status pytest); all again" step pytest 210 155 pytest_step "${GPU_TESTS[@]}"
   else
-    DETAIL="${#FAILED[@]} cases that failed or did not run before" step pytest 200 125 pytest_step "${FAILED[@]}"
+    DETAIL="${#FAILED[@]} cases that failed or did not run before" step pytest 210 155 pytest_step "${FAILED[@]}"
   fi
 else
-  DETAIL="tests/gpu$([ "$GPU" = 0 ] && { [ -n "$KEMU" ] && echo ' (kernels under kemu, CPU)' || echo ' (no GPU: skipped)'; })" \
-    step pytest 200 125 pytest_step tests/gpu
+  DETAIL="${GPU_TESTS[*]}$([ "$GPU" = 0 ] && { [ -n "$KEMU" ] && echo ' (kernels under kemu, CPU)' || echo ' (no GPU: skipped)'; })" \
+    step pytest 210 155 pytest_step "${GPU_TESTS[@]}"
 fi
 
 # 4. benchmarks: fused-kernel bandwidth vs D2D copy; target train step TF32 off/on
@@ -181,7 +184,7 @@ else
   BENCH=(--out "$WORK/bench" --no-progress --compile-limit 60)
   if [ "$GPU" = 1 ]; then BENCH+=(--backend cupy); else BENCH+=(--backend numpy --quick); fi
   DETAIL="${SUITES[*]}$([ "$GPU" = 0 ] && echo ' (no GPU: target at CPU scale, bandwidth skipped)')" \
-    step bench 205 175 "$PY" -m gpuchain.bench "${SUITES[@]}" "${BENCH[@]}"
+    step bench 195 175 "$PY" -m gpuchain.bench "${SUITES[@]}" "${BENCH[@]}"
   for f in results.json results.md results.png; do
     [ -f "$WORK/bench/$f" ] && cp "$WORK/bench/$f" "$WORK/$f"
   done

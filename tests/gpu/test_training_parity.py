@@ -65,3 +65,26 @@ def test_out_of_memory_leaves_model_and_optimizer_unchanged(rng):
     for a, b in zip(before, model.parameters()):
         np.testing.assert_array_equal(a, b.numpy())
     assert opt.state_dict().keys() == state_before.keys()
+
+
+def test_matmul_precision_switches_cublas_between_fp32_and_tf32(rng):
+    """gc.set_matmul_precision really changes CuPy's GEMMs (the target benchmark's TF32
+    off/on relies on it): fp32 matches a float64 product to ~1e-6, TF32 (10-bit mantissa
+    operands) lands near 1e-4..1e-3 and differs from fp32."""
+    from cupy._core import _routines_linalg as linalg
+
+    a = rng.standard_normal((512, 1024)).astype(np.float32)
+    b = rng.standard_normal((1024, 256)).astype(np.float32)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    errs = {}
+    try:
+        for mode in ("fp32", "tf32"):
+            gc.set_matmul_precision(mode)
+            want = linalg.COMPUTE_TYPE_TF32 if mode == "tf32" else linalg.COMPUTE_TYPE_FP32
+            assert linalg.get_compute_type(np.dtype(np.float32)) == want
+            got = (gc.tensor(a).to("cuda") @ gc.tensor(b).to("cuda")).numpy()
+            errs[mode] = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+    finally:
+        gc.set_matmul_precision("fp32")
+    assert errs["fp32"] < 1e-5, errs
+    assert 1e-5 < errs["tf32"] < 5e-3, errs
