@@ -57,6 +57,10 @@ axes                               NumPy (``axis``, ints or    ``dim``; an all-a
                                    entry gets a cotangent is   not drawn)
                                    arbitrary in both)
 ``repeat``/``cumsum`` axis None    flatten first (NumPy)       the same on ``reshape(-1)``
+``arctan2``/``hypot`` at (0, 0)    NaN in both modes (not      ``atan2``: VJP 0 but JVP
+                                   differentiable there)       NaN; ``hypot``: NaN; the
+                                                               programs keep the second
+                                                               operand positive
 ``logsumexp`` over zero elements   -inf; JVP 0 (a sum over     -inf; JVP NaN (0·inf inside
                                    no terms: exact)            its rule); the fixed
                                                                program expects gpuchain's
@@ -260,8 +264,9 @@ BINARY = {
     "maximum": lambda L, a, b: L.maximum(a, b),
     "minimum": lambda L, a, b: L.minimum(a, b),
     "logaddexp": lambda L, a, b: L.logaddexp(a, b),
-    "hypot": lambda L, a, b: L.hypot(a, b),
-    "arctan2": lambda L, a, b: L.arctan2(a, b),
+    # both are not differentiable at the origin (see the conventions): kept away from it
+    "hypot": lambda L, a, b: L.hypot(a, _pos(L, b)),
+    "arctan2": lambda L, a, b: L.arctan2(a, _pos(L, b)),
 }
 
 
