@@ -24,6 +24,7 @@ Derivative conventions (those of PyTorch and JAX):
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -177,7 +178,9 @@ def _as_columns(xp, b):
 
 
 def _lu_factor(sl, xp, a):
-    lu, piv = sl.lu_factor(a, check_finite=False)
+    with warnings.catch_warnings():  # a singular matrix raises below instead
+        warnings.simplefilter("ignore")
+        lu, piv = sl.lu_factor(a, check_finite=False)
     if bool((xp.diagonal(lu) == 0).any()):
         raise np.linalg.LinAlgError("Singular matrix")
     return lu, piv

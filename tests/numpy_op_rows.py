@@ -67,6 +67,11 @@ def _reduce_rows(Row):
         Row("cumsum", lambda x: red.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1),
             [((3, 4),)]),
         Row("cumsum", lambda x: red.cumsum(x), np.cumsum, s1),
+        # long enough for the blocked scan (with a partial last block), both axes
+        Row("cumsum", lambda x: red.cumsum(x, axis=0), lambda x: np.cumsum(x, axis=0),
+            [((70, 2),)]),
+        Row("cumsum", lambda x: red.cumsum(x, axis=-1), lambda x: np.cumsum(x, axis=-1),
+            [((2, 96),)]),
         Row("cumprod", lambda x: red.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0),
             [((5,),), ((6, 2),)]),
         Row("cumprod", lambda x: red.cumprod(x * _mask(x, 2)),
@@ -296,14 +301,18 @@ def _np_svd(x):
 
 
 def _g_qr(x):
+    # sign-invariant (Q D, D R with D = diag(±1) is an equally valid QR, and cuSOLVER and
+    # LAPACK may pick different signs): squares, and the products of matching rank-1 terms
     q, r = gla.qr(x)
-    return gc.concatenate([gc.reshape(q, q.shape[:-2] + (-1,)),
-                           gc.reshape(r, r.shape[:-2] + (-1,))], axis=-1)
+    flat = lambda t: gc.reshape(t, t.shape[:-2] + (-1,))  # noqa: E731
+    return gc.concatenate([flat(q * q), flat(r * r), flat(q[..., :, :1] * r[..., :1, :])],
+                          axis=-1)
 
 
 def _np_qr(x):
     q, r = np.linalg.qr(x)
-    return np.concatenate([q.reshape(q.shape[:-2] + (-1,)), r.reshape(r.shape[:-2] + (-1,))],
+    flat = lambda t: t.reshape(t.shape[:-2] + (-1,))  # noqa: E731
+    return np.concatenate([flat(q * q), flat(r * r), flat(q[..., :, :1] * r[..., :1, :])],
                           axis=-1)
 
 
@@ -331,7 +340,7 @@ def _linalg_rows(Row):
         Row("cholesky", lambda x: gla.cholesky(_g_spd(x)),
             lambda x: np.linalg.cholesky(_np_spd(x)), sq),
         Row("qr", _g_qr, _np_qr, [((4, 3),), ((3, 3),), ((2, 4, 3),)]),
-        Row("qr", lambda x: gla.qr(x, mode="r"), lambda x: np.linalg.qr(x, mode="r"),
+        Row("qr", lambda x: gla.qr(x, mode="r") ** 2, lambda x: np.linalg.qr(x, mode="r") ** 2,
             [((4, 3),)]),
         Row("eigh", _g_eigh, _np_eigh, [((3, 3),), ((2, 4, 4),)]),
         Row("eigh", lambda x: gla.eigh(_g_sym(x)).eigenvalues,
