@@ -134,6 +134,13 @@ struct ActSoftplus {
     template <typename A> __device__ static A grad(A z, A) { return stable_sigmoid(z); }
 };
 
+struct ActElu {
+    // elu(z) = z for z > 0, else e^z - 1;  elu' = 1 for z > 0, else e^z = a + 1
+    static constexpr bool kSavesOutput = true;
+    template <typename A> __device__ static A fwd(A z, A) { return z > A(0) ? z : expm1(z); }
+    template <typename A> __device__ static A grad(A a, A) { return a > A(0) ? A(1) : a + A(1); }
+};
+
 // THE activation table: X(id, python_name, struct). Ids are the template
 // argument of the kernels; keep them dense and starting at 0.
 #define GC_ACTIVATION_TABLE(X)       \
@@ -145,7 +152,8 @@ struct ActSoftplus {
     X(5, gelu, ActGelu)              \
     X(6, gelu_tanh, ActGeluTanh)     \
     X(7, silu, ActSilu)              \
-    X(8, softplus, ActSoftplus)
+    X(8, softplus, ActSoftplus)      \
+    X(9, elu, ActElu)
 
 template <int ID> struct ActById;
 #define GC_ACT_BY_ID(id, name, S) \

@@ -39,6 +39,7 @@ def _act_ref(name, z):
         "gelu_tanh": lambda z: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))),
         "silu": lambda z: z * SIG(z),
         "softplus": lambda z: np.logaddexp(0, z),
+        "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
     }[name](z)
 
 

@@ -57,6 +57,8 @@ ROWS = [
     Row("relu", gc.relu, lambda x: np.maximum(x, 0), SHAPES_1, domain="away_from_zero"),
     Row("leaky_relu", lambda x: gc.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x),
         SHAPES_1, domain="away_from_zero"),
+    Row("elu", gc.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))), SHAPES_1,
+        domain="away_from_zero"),
     Row("gelu", gc.gelu, lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))), SHAPES_1),
     Row("erf", gc.erf, _erf, SHAPES_1),
     Row("gelu_tanh", gc.gelu_tanh,

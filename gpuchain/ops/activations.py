@@ -23,7 +23,7 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_TANH_C = 0.044715
 
-__all__ = ["gelu", "gelu_tanh", "leaky_relu", "relu", "sigmoid", "silu", "softplus", "tanh"]
+__all__ = ["elu", "gelu", "gelu_tanh", "leaky_relu", "relu", "sigmoid", "silu", "softplus", "tanh"]
 
 
 @defop("tanh", save="output", broadcasts=True)
@@ -121,6 +121,17 @@ def _(x):
     return sigmoid(x)
 
 
+@defop("elu", save="output", broadcasts=True)
+def elu_p(xp, x):
+    return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)))
+
+
+@elu_p.deriv
+def _(y):
+    # 1 where x > 0, else e^x = y + 1 (read from the output)
+    return const_like(y.data > 0, y) + const_like(y.data <= 0, y) * (y + 1)
+
+
 tanh = unary(tanh_p, "tanh", "Hyperbolic tangent, elementwise.", "1 - tanh(x)**2")
 sigmoid = unary(sigmoid_p, "sigmoid", "The logistic function 1/(1 + e**-x), elementwise.",
                 "sigmoid(x)·(1 - sigmoid(x))")
@@ -132,6 +143,8 @@ gelu_tanh = unary(gelu_tanh_p, "gelu_tanh", "The tanh approximation of GELU, "
                   "of that formula")
 silu = unary(silu_p, "silu", "x·sigmoid(x) (swish), elementwise.",
              "s·(1 + x·(1 - s)) with s = sigmoid(x)")
+elu = unary(elu_p, "elu", "x where x > 0, else e**x - 1 (ELU with alpha 1), elementwise.",
+            "1 where x > 0, else e**x")
 softplus = unary(softplus_p, "softplus", "log(1 + e**x), elementwise, without overflow.",
                  "sigmoid(x)")
 
@@ -162,4 +175,5 @@ def leaky_relu(x: Any, slope: float = 0.01) -> Tensor:
 PRIMITIVES: dict[str, Primitive] = {
     "relu": relu_p, "leaky_relu": leaky_relu_p, "sigmoid": sigmoid_p, "tanh": tanh_p,
     "gelu": gelu_p, "gelu_tanh": gelu_tanh_p, "silu": silu_p, "softplus": softplus_p,
+    "elu": elu_p,
 }

@@ -52,6 +52,8 @@ def act64(name, z, slope=SLOPE):
         return z * sigmoid64(z)
     if name == "softplus":
         return np.logaddexp(0.0, z)
+    if name == "elu":
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))
     raise KeyError(name)
 
 
@@ -81,6 +83,8 @@ def dact64_from_z(name, z, slope=SLOPE):
         return s + z * s * (1 - s)
     if name == "softplus":
         return sigmoid64(z)
+    if name == "elu":
+        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))
     raise KeyError(name)
 
 
@@ -95,6 +99,7 @@ def dact64_from_saved(name, saved, slope=SLOPE):
         "leaky_relu": lambda: np.where(a > 0, 1.0, slope),
         "sigmoid": lambda: a * (1 - a),
         "tanh": lambda: 1 - a * a,
+        "elu": lambda: np.where(a > 0, 1.0, a + 1),
     }[name]()
 
 
