@@ -62,6 +62,13 @@ def _trace(x: Tensor) -> Tensor:
     return sum_p(diagonal(x, 0, -2, -1), axis=(-1,), keepdims=False)
 
 
+def _square_matrix(a: Any, fn: str) -> Tensor:
+    """``a`` as a floating Tensor holding a (stack of) square matrices, or a clear error."""
+    x = _float(a)
+    _square(x, fn)
+    return x
+
+
 def _square(a: Tensor, fn: str) -> None:
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"linalg.{fn}: expected a (stack of) square matrices, got shape "
@@ -138,8 +145,7 @@ def inv(a: Any) -> Tensor:
     a : Tensor or array_like
         Input (a list of Tensors is stacked first).
     """
-    x = _float(a)
-    _square(x, "inv")
+    x = _square_matrix(a, "inv")
     return inv_p(x)
 
 
@@ -308,8 +314,7 @@ def det(a: Any) -> Tensor:
     a : Tensor or array_like
         Input (a list of Tensors is stacked first).
     """
-    x = _float(a)
-    _square(x, "det")
+    x = _square_matrix(a, "det")
     return det_p(x)
 
 
@@ -342,8 +347,7 @@ def slogdet(a: Any) -> SlogdetResult:
     a : Tensor or array_like
         Input (a list of Tensors is stacked first).
     """
-    x = _float(a)
-    _square(x, "slogdet")
+    x = _square_matrix(a, "slogdet")
     xp = array_module_of(x.data)
     sign = Tensor._from_op(xp.asarray(xp.linalg.slogdet(x.data)[0]), None)
     return SlogdetResult(sign, slogdet_p(x))
@@ -391,8 +395,7 @@ def cholesky(a: Any) -> Tensor:
     a : Tensor or array_like
         Input (a list of Tensors is stacked first).
     """
-    x = _float(a)
-    _square(x, "cholesky")
+    x = _square_matrix(a, "cholesky")
     return cholesky_p(x)
 
 
@@ -539,8 +542,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:
     UPLO : {'L', 'U'}
         The triangle read.
     """
-    x = _float(a)
-    _square(x, "eigh")
+    x = _square_matrix(a, "eigh")
     if UPLO not in ("L", "U"):
         raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     n = x.shape[-1]
