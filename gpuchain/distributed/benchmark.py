@@ -153,9 +153,11 @@ def _worker_mlp(batch: int, sizes: list[int], steps: int) -> list[dict[str, Any]
                 comm.append(group.comm_seconds - before)
         s = _summary(times)
         system = f"gpuchain DataParallel, {world} rank(s)" if wrap else "gpuchain, no wrapper"
-        rows.append({"case": _mlp_case(batch, sizes), "system": system, **s, "ranks": world,
-                     "samples_per_s": batch / s["median"],
-                     "comm_fraction": statistics.median(c / t for c, t in zip(comm, times))})
+        row = {"case": _mlp_case(batch, sizes), "system": system, **s, "ranks": world,
+               "samples_per_s": batch / s["median"]}
+        if wrap:
+            row["comm_fraction"] = statistics.median(c / t for c, t in zip(comm, times))
+        rows.append(row)
     return rows
 
 
