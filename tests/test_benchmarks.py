@@ -267,14 +267,17 @@ def test_distributed_suite_skips_or_delegates(tmp_path: Path, monkeypatch) -> No
     pkg = tmp_path / "fake_dist_bench.py"
     pkg.write_text("import json, sys\n"
                    "path = sys.argv[sys.argv.index('--json') + 1]\n"
-                   "json.dump([{'case': '2 ranks', 'system': 'gpuchain DDP', 'median': 0.5}],"
+                   "json.dump([{'case': '2 ranks', 'system': 'gpuchain DDP', 'median': 0.5},"
+                   " {'case': '2 ranks', 'system': 'torch DDP', 'median': 0.25}],"
                    " open(path, 'w'))\nprint('ran', sys.argv[1:])\n")
     monkeypatch.setattr(distributed, "MODULE", "fake_dist_bench")
     monkeypatch.setattr(distributed, "available", lambda: True)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     res = distributed.run(_cfg(quick=True))
     assert [c.status for c in res.checks] == ["ok"] and "--quick" in res.checks[0].detail
-    assert [(r.case, r.system, r.median) for r in res.rows] == [("2 ranks", "gpuchain DDP", 0.5)]
+    assert [(r.case, r.system, r.median) for r in res.rows] == [
+        ("2 ranks", "gpuchain DDP", 0.5), ("2 ranks", "torch DDP", 0.25)]
+    assert res.rows[1].gpuchain_over_system == 2.0
 
 
 def test_before_after_table_pairs_cases_and_ratios() -> None:

@@ -26,6 +26,7 @@ from gpuchain.bench._runner import (
     SuiteSkipped,
     run_single_suite,
     say,
+    set_ratios,
 )
 
 SUITE = "distributed"
@@ -79,7 +80,10 @@ def run(cfg: Config) -> SuiteResult:
                                 f"exit {proc.returncode}: " + " | ".join(tail)[:300]))
         if out.is_file():
             try:
-                res.rows += _rows(json.loads(out.read_text()))
+                rows = _rows(json.loads(out.read_text()))
+                for case in dict.fromkeys(r.case for r in rows):  # gpuchain ÷ peer per case
+                    set_ratios([r for r in rows if r.case == case])
+                res.rows += rows
             except (ValueError, KeyError, TypeError) as exc:
                 res.notes.append(f"distributed: could not read {MODULE}'s JSON: {exc}")
     res.notes.append(f"distributed: run by {MODULE} in a child process")
