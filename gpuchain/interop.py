@@ -86,7 +86,20 @@ def from_dlpack(obj: Any, requires_grad: bool = False) -> Tensor:
 def tensor_dlpack(t: Tensor, *, stream: Any = None, max_version: Any = None,
                   dl_device: Any = None, copy: bool | None = None) -> Any:
     """``Tensor.__dlpack__``: the DLPack capsule of ``t.data`` (memory shared; values
-    only, not the graph). Arguments as in the array API standard."""
+    only, not the graph).
+
+    Parameters
+    ----------
+    t : Tensor
+    stream : int or None
+        The consumer's CUDA stream (array API standard); passed to the array.
+    max_version : tuple of int or None
+        Highest DLPack version the consumer understands.
+    dl_device : tuple of int or None
+        Device the consumer wants the data on.
+    copy : bool or None
+        Whether the exporter must (True) or must not (False) copy.
+    """
     data = t.data
     kwargs: dict[str, Any] = {}
     if stream is not None:
@@ -113,6 +126,11 @@ def tensor_dlpack(t: Tensor, *, stream: Any = None, max_version: Any = None,
 
 
 def tensor_dlpack_device(t: Tensor) -> tuple[int, int]:
-    """``Tensor.__dlpack_device__``: (device type, device id) of ``t.data``."""
+    """``Tensor.__dlpack_device__``: (device type, device id) of ``t.data``.
+
+    Parameters
+    ----------
+    t : Tensor
+    """
     dev = t.data.__dlpack_device__()
     return int(dev[0]), int(dev[1])

@@ -172,7 +172,13 @@ def _store(array: Any, arrays: dict[str, np.ndarray], where: str) -> str:
 def load(path: str | os.PathLike[str]) -> Any:
     """Read an object written by ``save`` (either format, detected from the file); arrays
     come back as NumPy arrays (CPU) and Tensors as CPU Tensors. A missing, foreign or
-    corrupted file raises SerializationError."""
+    corrupted file raises SerializationError.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``gc.save`` (npz or safetensors).
+    """
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:

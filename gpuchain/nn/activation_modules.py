@@ -14,14 +14,14 @@ def _t(x: Any) -> Tensor:
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """Rectified linear unit, elementwise max(x, 0)."""
 
     def forward(self, x: Any) -> Tensor:
         return gops.relu(_t(x))
 
 
 class Tanh(Module):
-    """tanh(x)."""
+    """Hyperbolic tangent, elementwise tanh(x)."""
 
     def forward(self, x: Any) -> Tensor:
         return gops.tanh(_t(x))
@@ -49,7 +49,13 @@ class Softplus(Module):
 
 
 class GELU(Module):
-    """x · Φ(x); ``approximate="tanh"`` uses the tanh approximation, as torch.nn.GELU."""
+    """Gaussian error linear unit x · Φ(x), as ``torch.nn.GELU``.
+
+    Parameters
+    ----------
+    approximate : {"none", "tanh"}
+        "tanh" uses the tanh approximation of Φ.
+    """
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -65,7 +71,13 @@ class GELU(Module):
 
 
 class LeakyReLU(Module):
-    """x for x > 0, ``negative_slope · x`` otherwise."""
+    """x for x > 0, ``negative_slope · x`` otherwise.
+
+    Parameters
+    ----------
+    negative_slope : float
+        Slope for negative inputs (>= 0).
+    """
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()

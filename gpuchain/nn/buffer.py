@@ -28,6 +28,13 @@ class FlatBuffer:
 
     Holds no module objects (the array module is read off ``data``), so it pickles and
     deep-copies; a copy's parameters are views of the copy's arrays.
+
+    Parameters
+    ----------
+    params : sequence of Parameter
+        All of one dtype; their data is copied in and they become views.
+    xp : module, optional
+        numpy or cupy (default: that of the first parameter).
     """
 
     def __init__(self, params: Sequence[Parameter], xp: Any = None) -> None:
@@ -162,7 +169,14 @@ class FlatBuffer:
 
 
 def flatten(params: Iterable[Parameter], xp: Any = None) -> list[FlatBuffer]:
-    """Re-home ``params`` into one FlatBuffer per dtype (values kept, order kept)."""
+    """Re-home ``params`` into one FlatBuffer per dtype (values kept, order kept).
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+    xp : module, optional
+        numpy or cupy for the buffers (default: each first parameter's).
+    """
     groups: dict[Any, list[Parameter]] = {}
     for p in params:
         if not isinstance(p, Parameter):

@@ -17,10 +17,19 @@ from gpuchain.nn.module import Module
 
 def dropout(x: Any, p: float = 0.5, training: bool = True,
             rng: np.random.Generator | None = None) -> Tensor:
-    """``x * mask / (1 - p)`` with a Bernoulli(1 - p) ``mask`` drawn from ``rng`` (a NumPy
-    Generator; the mask moves to x's device); ``x`` itself when not training or p = 0.
+    """``x * mask / (1 - p)`` with a Bernoulli(1 - p) ``mask``; ``x`` itself when not
+    training or p = 0. The gradient is ``g * mask / (1 - p)`` (the mask is a constant).
 
-    The gradient is ``g * mask / (1 - p)`` (the mask is a constant of the graph)."""
+    Parameters
+    ----------
+    x : Tensor or array
+    p : float
+        Probability of zeroing an element, in [0, 1].
+    training : bool
+        Apply dropout (False: return ``x``).
+    rng : numpy Generator, int or None
+        Where the mask is drawn from (it then moves to x's device).
+    """
     _check_p(p, "dropout")
     if not isinstance(x, Tensor):
         x = coerce_inputs((x,))[0]
@@ -42,8 +51,17 @@ def _check_p(p: Any, where: str) -> None:
 
 
 class Dropout(Module):
-    """Dropout with probability ``p``, as ``torch.nn.Dropout``; the masks come from a NumPy
-    Generator seeded by ``seed`` (each call draws a new mask)."""
+    """Dropout, as ``torch.nn.Dropout``: in training, zero each element with probability
+    ``p`` and scale the rest by 1/(1-p); the identity in ``eval()``.
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing an element, in [0, 1].
+    seed : int, numpy Generator or None
+        Seed of the generator the masks come from (each call draws a new mask; its state
+        is part of ``state_dict``).
+    """
 
     def __init__(self, p: float = 0.5, seed: init.SeedLike = None) -> None:
         super().__init__()

@@ -17,9 +17,19 @@ from gpuchain.nn.parameter import Parameter
 
 
 class Embedding(Module):
-    """``weight[indices]`` with ``weight`` of shape (num_embeddings, embedding_dim),
-    initialized N(0, 1) as ``torch.nn.Embedding``. Rows at ``padding_idx`` start at zero
-    and receive no gradient."""
+    """A lookup table: ``weight[indices]`` with ``weight`` of shape (num_embeddings,
+    embedding_dim), initialized N(0, 1) as ``torch.nn.Embedding``.
+
+    Parameters
+    ----------
+    num_embeddings, embedding_dim : int
+        Table size and vector width.
+    padding_idx : int, optional
+        A row that starts at zero and receives no gradient.
+    seed : int, numpy Generator or None
+    dtype : dtype, optional
+        Parameter dtype (default: ``gc.get_default_dtype()``).
+    """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
                  padding_idx: int | None = None, seed: init.SeedLike = None,

@@ -26,7 +26,23 @@ def positive_int(where: str, what: str, value: Any) -> int:
 
 
 class Dense(Module):
-    """y = act(x @ weight + bias); weight (in_features, out_features)."""
+    """A fully connected layer y = act(x @ weight + bias), one fused op.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Widths (positive); ``weight`` has shape (in_features, out_features).
+    activation : str or None
+        One of ``gpuchain.nn.functional.ACTIVATIONS`` (None: identity).
+    bias : bool
+        Whether the layer has a bias.
+    seed : int, numpy Generator or None
+        Seed of the initial weights (He or Glorot, by activation).
+    dtype : dtype, optional
+        Parameter dtype (default: ``gc.get_default_dtype()``).
+    slope : float
+        Negative slope of "leaky_relu".
+    """
 
     def __init__(self, in_features: int, out_features: int, activation: str | None = None,
                  bias: bool = True, seed: init.SeedLike = None, dtype: Any = None,
@@ -59,7 +75,13 @@ class Dense(Module):
 
 
 class Sequential(Module):
-    """Applies its modules in order; they are named "0", "1", ..."""
+    """Applies its modules in order; they are named "0", "1", ...
+
+    Parameters
+    ----------
+    *modules : Module
+        The layers, first to last.
+    """
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
@@ -86,7 +108,20 @@ class Sequential(Module):
 
 class MLP(Sequential):
     """Dense layers of widths ``sizes`` (input first), ``activation`` between them and
-    ``output_activation`` after the last. Reproducible from ``seed``."""
+    ``output_activation`` after the last. Reproducible from ``seed``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first (at least two).
+    activation, output_activation : str or None
+        Activation between layers and after the last one.
+    seed : int, numpy Generator or None
+    dtype : dtype, optional
+        Parameter dtype (default: ``gc.get_default_dtype()``).
+    bias : bool
+        Whether the layers have biases.
+    """
 
     def __init__(self, sizes: Sequence[int], activation: str | None = "relu",
                  output_activation: str | None = None, seed: init.SeedLike = 0,
@@ -115,7 +150,13 @@ class Identity(Module):
 
 class Flatten(Module):
     """Flattens axes ``start_dim`` .. ``end_dim`` into one (default: all but the batch
-    axis), as ``torch.nn.Flatten``."""
+    axis), as ``torch.nn.Flatten``.
+
+    Parameters
+    ----------
+    start_dim, end_dim : int
+        First and last axis merged (negative counts from the end).
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()

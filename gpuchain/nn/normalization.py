@@ -208,7 +208,21 @@ def layer_norm(x: Any, normalized_shape: int | Sequence[int], weight: Any = None
 
 class LayerNorm(Module):
     """Normalize over the trailing ``normalized_shape`` axes, then scale and shift, as
-    ``torch.nn.LayerNorm`` (weight starts at 1, bias at 0)."""
+    ``torch.nn.LayerNorm`` (weight starts at 1, bias at 0).
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing axes normalized over.
+    eps : float
+        Added to the variance.
+    elementwise_affine : bool
+        Learn a scale (``weight``) and, with ``bias``, a shift.
+    bias : bool
+        Learn the shift.
+    dtype : dtype, optional
+        Parameter dtype (default: ``gc.get_default_dtype()``).
+    """
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True,

@@ -18,6 +18,13 @@ class Parameter(Tensor):
 
     A gradient you hold never changes under you: ``zero_grad`` gives the buffer a fresh
     gradient array when a slot was written, so the next backward writes elsewhere.
+
+    Parameters
+    ----------
+    data : array, Tensor or nested list
+        Initial value.
+    requires_grad : bool
+        Trainable (True) or frozen.
     """
 
     __slots__ = ("grad_view", "_slot_free", "_buffer")

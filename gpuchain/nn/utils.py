@@ -115,7 +115,15 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
 
 
 def clip_grad_value_(parameters: Any, clip_value: float) -> None:
-    """Clip every gradient of ``parameters`` into [-clip_value, clip_value], in place."""
+    """Clip every gradient of ``parameters`` into [-clip_value, clip_value], in place.
+
+    Parameters
+    ----------
+    parameters : module, Tensor or iterable of Tensors
+        Tensors whose ``.grad`` is clipped (those without a gradient are skipped).
+    clip_value : float
+        Largest allowed absolute value (>= 0).
+    """
     if not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value!r}")
     for g in _grad_arrays(parameters, "clip_grad_value_"):
@@ -123,7 +131,12 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
 
 
 def parameters_to_vector(parameters: Iterable[Tensor] | Module) -> Tensor:
-    """The parameters' values concatenated into one new 1-D Tensor (a copy)."""
+    """The parameters' values concatenated into one new 1-D Tensor (a copy).
+
+    Parameters
+    ----------
+    parameters : module or iterable of Tensors
+    """
     ps = _tensors(parameters, "parameters_to_vector")
     if not ps:
         raise ValueError("parameters_to_vector: got no parameters")
@@ -132,7 +145,14 @@ def parameters_to_vector(parameters: Iterable[Tensor] | Module) -> Tensor:
 
 
 def vector_to_parameters(vec: Any, parameters: Iterable[Tensor] | Module) -> None:
-    """Copy consecutive slices of the 1-D ``vec`` into the parameters, in place."""
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters, in place.
+
+    Parameters
+    ----------
+    vec : Tensor or array
+        As many values as the parameters hold together.
+    parameters : module or iterable of Tensors
+    """
     ps = _tensors(parameters, "vector_to_parameters")
     v = vec if isinstance(vec, Tensor) else coerce_inputs((vec,))[0]
     total = sum(int(p.size) for p in ps)

@@ -88,7 +88,22 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """AdamW (decoupled weight decay ``p *= 1 - lr·wd``), as ``torch.optim.AdamW``."""
+    """AdamW (decoupled weight decay ``p *= 1 - lr·wd``), as ``torch.optim.AdamW``.
+
+    Parameters
+    ----------
+    params : module, iterable of Tensors/Parameters/modules, or param-group dicts
+    lr : float
+        Learning rate (per group, read at every step).
+    betas : (float, float)
+        Decay rates of the first and second moments, each in [0, 1).
+    eps : float
+        Added to the denominator.
+    weight_decay : float
+        Decoupled decay rate.
+    check_finite : bool
+        Refuse a step whose gradients hold NaN or Inf.
+    """
 
     decoupled = True
 

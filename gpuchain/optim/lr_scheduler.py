@@ -34,7 +34,16 @@ def _positive(name: str, what: str, value: Any, integer: bool = False) -> None:
 
 
 class LRScheduler:
-    """Base class: ``get_lr()`` gives the learning rates for ``last_epoch``."""
+    """Base class of the step schedulers: ``get_lr()`` gives the learning rates for
+    ``last_epoch``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     _closed_form = False
 
@@ -120,7 +129,19 @@ def _restore(v: Any, like: Any) -> Any:
 
 
 class StepLR(LRScheduler):
-    """lr · γ every ``step_size`` steps."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` steps.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    step_size : int
+        Steps between decays.
+    gamma : float
+        Decay factor.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     _closed_form = True
 
@@ -140,7 +161,20 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """lr · γ at each milestone (a milestone listed k times multiplies by γᵏ)."""
+    """Multiply the learning rate by ``gamma`` at each milestone (one listed k times
+    multiplies by gammaᵏ).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    milestones : sequence of int
+        Step indices.
+    gamma : float
+        Decay factor.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -163,7 +197,17 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """lr · γ every step."""
+    """Multiply the learning rate by ``gamma`` at every step.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    gamma : float
+        Decay factor.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
@@ -180,7 +224,19 @@ class ExponentialLR(LRScheduler):
 
 class CosineAnnealingLR(LRScheduler):
     """Cosine from the base lr down to ``eta_min`` over ``T_max`` steps (and back up,
-    periodically, past it), in PyTorch's recursive form."""
+    periodically, past it), in PyTorch's recursive form.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    T_max : int
+        Steps of a half period.
+    eta_min : float
+        Lowest learning rate.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
                  last_epoch: int = -1) -> None:
@@ -209,7 +265,19 @@ class CosineAnnealingLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """Warm-up: the factor goes linearly from ``start_factor`` to ``end_factor`` over
-    ``total_iters`` steps, then stays."""
+    ``total_iters`` steps, then stays.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    start_factor, end_factor : float
+        Factors of the base learning rate at the first and the last step.
+    total_iters : int
+        Steps of the ramp.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
@@ -239,7 +307,33 @@ class LinearLR(LRScheduler):
 
 class OneCycleLR(LRScheduler):
     """The 1cycle policy: warm up to ``max_lr``, anneal to ``max_lr / div_factor /
-    final_div_factor``; momentum (or Adam's β1) cycles the other way."""
+    final_div_factor``; momentum (or Adam's β1) cycles the other way.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    max_lr : float or sequence of float
+        Peak learning rate (per group).
+    total_steps : int, optional
+        Length of the cycle; or give ``epochs`` and ``steps_per_epoch``.
+    epochs, steps_per_epoch : int, optional
+    pct_start : float
+        Fraction of the cycle spent warming up.
+    anneal_strategy : {"cos", "linear"}
+    cycle_momentum : bool
+        Cycle the momentum (SGD) or beta1 (Adam) too.
+    base_momentum, max_momentum : float
+        Momentum range.
+    div_factor : float
+        Initial lr = max_lr / div_factor.
+    final_div_factor : float
+        Final lr = initial lr / final_div_factor.
+    three_phase : bool
+        Warm up, come back down to the initial lr, then anneal.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float],
                  total_steps: int | None = None, epochs: int | None = None,
@@ -342,7 +436,19 @@ def _per_group(value: Any, n: int, what: str) -> list[float]:
 
 class SequentialLR(LRScheduler):
     """Runs ``schedulers[i]`` between ``milestones[i-1]`` and ``milestones[i]`` (e.g. a
-    LinearLR warm-up, then a cosine)."""
+    LinearLR warm-up, then a cosine).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    schedulers : sequence of LRScheduler
+        Step schedulers of the same optimizer.
+    milestones : sequence of int
+        Steps at which the next scheduler takes over (one fewer than schedulers).
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
 
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
                  milestones: Sequence[int], last_epoch: int = -1) -> None:
@@ -401,8 +507,30 @@ class SequentialLR(LRScheduler):
 
 
 class ReduceLROnPlateau(LRScheduler):
-    """lr · factor when a metric has stopped improving for ``patience`` steps; call
-    ``step(metric)``."""
+    """Multiply the learning rate by ``factor`` when a metric has stopped improving for
+    ``patience`` steps; call ``step(metric)``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    mode : {"min", "max"}
+        Whether lower or higher metrics are better.
+    factor : float
+        Decay factor, in (0, 1).
+    patience : int
+        Steps without improvement tolerated.
+    threshold : float
+        Least change that counts as an improvement.
+    threshold_mode : {"rel", "abs"}
+        Relative or absolute threshold.
+    cooldown : int
+        Steps to wait after a reduction.
+    min_lr : float or sequence of float
+        Lower bound (per group).
+    eps : float
+        Smaller reductions are skipped.
+    """
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",

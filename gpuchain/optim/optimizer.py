@@ -143,9 +143,20 @@ def _check_param(p: Tensor, where: str) -> None:
 
 
 class Optimizer:
-    """Base class. Subclasses set ``defaults`` handling via ``__init__``, and define
-    ``validate`` (hyperparameter checks), ``state_names(group)``, ``init_state`` and
-    ``update`` (xp-generic), optionally ``fused`` (a CUDA kernel)."""
+    """Base class of the optimizers. A subclass passes its ``defaults`` (hyperparameters)
+    and defines ``validate`` (hyperparameter checks), ``state_names(group)``,
+    ``init_state`` and ``update`` (written once against ``xp``), optionally ``fused`` (a
+    CUDA kernel).
+
+    Parameters
+    ----------
+    params : module, iterable of Tensors/Parameters/modules, or param-group dicts
+        What to optimize; a group dict holds ``"params"`` and per-group hyperparameters.
+    defaults : dict
+        Hyperparameters of every group that does not set its own.
+    check_finite : bool
+        Refuse a step whose gradients hold NaN or Inf (NonFiniteGradError).
+    """
 
     _n_work = 2
 
