@@ -227,18 +227,34 @@ def _versions(torch: Any, jax_ok: bool) -> dict[str, str]:
     return out
 
 
-def _pin(threads: int) -> Any:
+def _pin(threads: int) -> Callable[[], None]:
     """Use the same cores for every library: the process is pinned to ``threads`` CPUs
-    and NumPy's BLAS, PyTorch and XLA get that many threads."""
+    and NumPy's BLAS, PyTorch and XLA get that many threads. Returns the undo."""
+    undo: list[Callable[[], None]] = []
     if hasattr(os, "sched_setaffinity"):
-        cpus = sorted(os.sched_getaffinity(0))[:threads]
-        os.sched_setaffinity(0, cpus)
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, sorted(before)[:threads])
+        undo.append(lambda: os.sched_setaffinity(0, before))
     try:
         from threadpoolctl import threadpool_limits
 
-        return threadpool_limits(threads)
+        undo.append(threadpool_limits(threads).restore_original_limits)
     except ImportError:
-        return None
+        pass
+    try:
+        import torch
+
+        before_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        undo.append(lambda: torch.set_num_threads(before_threads))
+    except ImportError:
+        pass
+
+    def restore() -> None:
+        for u in reversed(undo):
+            u()
+
+    return restore
 
 
 def _slug(text: str) -> str:
@@ -295,13 +311,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cases", nargs="*", default=None, help="run cases whose name has one "
                     "of these substrings")
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     sizes = [64, 256] if args.quick else args.sizes
     rounds = 3 if args.quick else args.rounds
-    limits = _pin(args.threads)
+    unpin = _pin(args.threads)
+    try:
+        return _run(args, sizes, rounds)
+    finally:
+        unpin()
+
+
+def _run(args: argparse.Namespace, sizes: list[int], rounds: int) -> int:
     try:
         import torch
-
-        torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
     try:
@@ -348,14 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": {"cpu": _cpu_model(), "threads": args.threads,
                         "platform": platform.platform()},
             "versions": _versions(torch, jax_ok), "rounds": rounds, "dtype": "float32",
-            "command": "python -m benchmarks.ops_suite " + " ".join(argv or sys.argv[1:])}
+            "command": "python -m benchmarks.ops_suite " + " ".join(args.argv)}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"ops-{_slug(meta['machine']['cpu'])}-{args.threads}t-{meta['date'][:10]}"
     (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     (args.out / f"{stem}.md").write_text(_markdown(meta, rows))
     print(f"wrote {args.out / stem}.json and .md")
-    if limits is not None:
-        limits.restore_original_limits()
     return 0 if ok else 1
 
 
