@@ -166,12 +166,19 @@ def _demo(args: argparse.Namespace) -> int:
                if getattr(args, k) is not None}
     with _blas_threads(_thread_limit(args.threads, args.backend), args.reexec_argv):
         result = run_demo(backend=args.backend, **options)
-    if args.plot is not None:
+    if args.plot is not None and _is_first_rank():
         from gpuchain.plotting import plot_demo
 
         plot_demo(result, args.plot)
         print(f"plot written to {args.plot}")
     return 0 if result.get("ok", True) else 1
+
+
+def _is_first_rank() -> bool:
+    """True unless this process is a rank other than 0 of a data-parallel run."""
+    from gpuchain import distributed as dist
+
+    return not dist.is_initialized() or dist.get_rank() == 0
 
 
 def _bench(argv: list[str]) -> int:
