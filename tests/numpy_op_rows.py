@@ -72,6 +72,8 @@ def _reduce_rows(Row):
             [((70, 2),)]),
         Row("cumsum", lambda x: red.cumsum(x, axis=-1), lambda x: np.cumsum(x, axis=-1),
             [((2, 96),)]),
+        Row("cumsum", lambda x: red.cumsum_p(x, axis=-1, reverse=True),
+            lambda x: np.cumsum(x[..., ::-1], axis=-1)[..., ::-1], [((5,),), ((2, 70),)]),
         Row("cumprod", lambda x: red.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0),
             [((5,),), ((6, 2),)]),
         Row("cumprod", lambda x: red.cumprod(x * _mask(x, 2)),

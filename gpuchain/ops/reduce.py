@@ -202,47 +202,55 @@ def _(ctx, t):
     return t[0] - sum_p(exp(ctx.out) * t[0], axis=(ax,), keepdims=True)
 
 
-def _flip_index(axis):
-    return (Ellipsis, slice(None, None, -1)) + (slice(None),) * (-axis - 1)
-
-
 _SCAN_BLOCK = 32
+_TRIANGLES: dict = {}
 
 
-def _blocked_cumsum(x, axis):
-    """NumPy's cumsum of a floating array as a blocked scan: sums within blocks of 32 by
-    one GEMM with a triangular matrix, then the running block totals added. About twice
-    as fast as ``np.cumsum``'s sequential loop (and its rounding error is smaller)."""
+def _blocked_cumsum(x, axis, reverse):
+    """NumPy's (reversed) cumsum of a floating array as a blocked scan: sums within
+    blocks of 32 by one GEMM with a triangular matrix, then each block's running offset
+    added. About twice as fast as ``np.cumsum``'s sequential loop, with a smaller
+    rounding error; the reversed scan needs no flipped copies."""
     b = _SCAN_BLOCK
     y = np.moveaxis(x, axis, -1)
     n = y.shape[-1]
     m = -(-n // b)
     if m * b != n:
         y = np.concatenate([y, np.zeros(y.shape[:-1] + (m * b - n,), dtype=y.dtype)], axis=-1)
-    tri = np.triu(np.ones((b, b), dtype=y.dtype))
-    within = (np.ascontiguousarray(y).reshape(-1, b) @ tri).reshape(-1, m, b)
-    totals = np.cumsum(within[:, :, -1], axis=-1)
-    within[:, 1:, :] += totals[:, :-1, None]
-    out = within.reshape(y.shape)[..., :n]
-    return np.moveaxis(out, -1, axis)
+    key = (y.dtype, reverse)
+    if key not in _TRIANGLES:
+        ones = np.ones((b, b), dtype=y.dtype)
+        _TRIANGLES[key] = np.tril(ones) if reverse else np.triu(ones)
+    within = (np.ascontiguousarray(y).reshape(-1, b) @ _TRIANGLES[key]).reshape(-1, m, b)
+    totals = within[:, :, 0] if reverse else within[:, :, -1]
+    if reverse:
+        offsets = np.cumsum(totals[:, ::-1], axis=-1)[:, ::-1] - totals
+    else:
+        offsets = np.cumsum(totals, axis=-1) - totals
+    within += offsets[:, :, None]
+    return np.moveaxis(within.reshape(y.shape)[..., :n], -1, axis)
 
 
 @defop("cumsum", save="none")
-def cumsum_p(xp, x, axis=-1):
+def cumsum_p(xp, x, axis=-1, reverse=False):
+    """Cumulative sum along ``axis``; from the end when ``reverse`` (the adjoint)."""
     if xp is np and x.dtype.kind == "f" and x.shape[axis] >= 2 * _SCAN_BLOCK and x.size:
-        return _blocked_cumsum(x, axis)
+        return _blocked_cumsum(x, axis, reverse)
+    if reverse:
+        return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis), axis)
     return xp.cumsum(x, axis=axis)
 
 
 @cumsum_p.vjp
 def _(ctx, g):
-    flip = _flip_index(ctx.params["axis"])
-    return (cumsum_p(g[flip], axis=ctx.params["axis"])[flip],)
+    p = ctx.params
+    return (cumsum_p(g, axis=p["axis"], reverse=not p.get("reverse", False)),)
 
 
 @cumsum_p.jvp
 def _(ctx, t):
-    return cumsum_p(t[0], axis=ctx.params["axis"])
+    p = ctx.params
+    return cumsum_p(t[0], axis=p["axis"], reverse=p.get("reverse", False))
 
 
 # --- public functions ----------------------------------------------------------------
