@@ -111,9 +111,9 @@ def _check_backend(name: str | None) -> None:
     if wanted == "cupy":
         reason = backend.cupy_unavailable_reason()
         if reason:
-            raise UsageError(f"backend 'cupy' is unavailable: {reason} "
-                             "(install gpuchain[cuda13] or gpuchain[cuda12] on a CUDA machine, "
-                             "or use --backend numpy)")
+            hint = ("install gpuchain[cuda13] or gpuchain[cuda12] on a CUDA machine, or use "
+                    "--backend numpy" if "import" in reason else "use --backend numpy")
+            raise UsageError(f"backend 'cupy' is unavailable: {reason} ({hint})")
 
 
 def _info(args: argparse.Namespace) -> int:
