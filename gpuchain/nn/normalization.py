@@ -170,7 +170,7 @@ def layer_norm(x: Any, normalized_shape: int | Sequence[int], weight: Any = None
 
     Parameters
     ----------
-    x : Tensor or array, shape (..., *normalized_shape)
+    x : Tensor or array of shape ``(..., *normalized_shape)``
     normalized_shape : int or tuple of int
     weight, bias : Tensor or array of shape ``normalized_shape``, optional
         Scale (default 1) and shift (default 0).
