@@ -27,11 +27,22 @@ if "cupy" not in sys.modules:
 
 @dataclass(frozen=True)
 class Backend:
+    """An array backend: ``name`` ("numpy" or "cupy") and its array module ``xp``.
+
+    Parameters
+    ----------
+    name : str
+        "numpy" or "cupy".
+    xp : module
+        ``numpy`` or ``cupy``.
+    """
+
     name: str
     xp: ModuleType
 
     @property
     def device(self) -> str:
+        """'cuda' for the CuPy backend, else 'cpu'."""
         return "cuda" if self.name == "cupy" else "cpu"
 
 
@@ -114,7 +125,25 @@ def get_backend() -> Backend:
 
 
 def set_backend(name: str) -> Backend:
-    """Select 'numpy', 'cupy' or 'auto' for new tensors; raises with the reason if unusable."""
+    """Select the backend new tensors are created on.
+
+    Parameters
+    ----------
+    name : str
+        'numpy', 'cupy' or 'auto' (CuPy when a CUDA device is usable, else NumPy).
+
+    Returns
+    -------
+    Backend
+        The backend now selected.
+
+    Raises
+    ------
+    BackendUnavailableError
+        'cupy' was asked for and cannot run here (the message says why).
+    ValueError
+        An unknown name.
+    """
     global _current, _selection_note
     if not isinstance(name, str) or name.strip().lower() not in _CHOICES:
         raise ValueError(f"set_backend: unknown backend {name!r}; expected one of numpy, "
@@ -137,16 +166,36 @@ def selection_note() -> str:
 
 
 def is_cupy_array(a: Any) -> bool:
+    """True when ``a`` is a ``cupy.ndarray`` (False, without importing CuPy, when CuPy was
+    never found usable)."""
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 
 def array_module_of(array: Any) -> ModuleType:
-    """numpy or cupy, for one raw array."""
-    return np if isinstance(array, np.ndarray) else (_cupy if is_cupy_array(array) else np)
+    """``numpy`` or ``cupy``, for one raw ``array`` (anything else counts as NumPy)."""
+    if isinstance(array, np.ndarray) or _cupy is None or not isinstance(array, _cupy.ndarray):
+        return np
+    return _cupy
 
 
 def get_array_module(*arrays: Any) -> ModuleType:
-    """numpy or cupy, from the arrays given (Tensors or raw arrays); mixing both raises."""
+    """The array module (``numpy`` or ``cupy``) of the arrays given.
+
+    Parameters
+    ----------
+    *arrays : Tensor or array
+        Tensors or raw arrays; other values are ignored.
+
+    Returns
+    -------
+    module
+        ``numpy`` or ``cupy``; the current backend's module when no array is given.
+
+    Raises
+    ------
+    DeviceMismatchError
+        Arrays from both modules were mixed.
+    """
     xp = None
     for a in arrays:
         data = a.data if getattr(a, "_is_tensor", False) else a
@@ -163,11 +212,21 @@ def get_array_module(*arrays: Any) -> ModuleType:
 
 
 def device_of(array: Any) -> str:
+    """'cuda' for a CuPy ``array``, else 'cpu'."""
     return "cuda" if is_cupy_array(array) else "cpu"
 
 
 def move_array(array: Any, device: str) -> Any:
-    """Copy an array to 'cpu' (NumPy) or 'cuda' (CuPy); returns it unchanged if already there."""
+    """Copy ``array`` to ``device``: 'cpu' (NumPy) or 'cuda' (CuPy); an array already
+    there is returned unchanged.
+
+    Raises
+    ------
+    BackendUnavailableError
+        'cuda' was asked for and CuPy cannot run here.
+    ValueError
+        An unknown device.
+    """
     if device == "cpu":
         return array.get() if is_cupy_array(array) else array
     if device == "cuda":
@@ -185,7 +244,18 @@ _default_dtype = np.dtype(np.float32)
 
 
 def set_default_dtype(dtype: Any) -> None:
-    """The dtype Python scalars and lists become (float32 unless changed)."""
+    """Set the dtype Python scalars and lists become (float32 unless changed).
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        A floating dtype, e.g. ``np.float64``.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is not a floating dtype.
+    """
     global _default_dtype
     dt = np.dtype(dtype)
     if dt.kind != "f":
@@ -194,6 +264,7 @@ def set_default_dtype(dtype: Any) -> None:
 
 
 def get_default_dtype() -> np.dtype:
+    """The dtype Python scalars and lists become (see :func:`set_default_dtype`)."""
     return _default_dtype
 
 
@@ -201,7 +272,20 @@ _matmul_precision = "fp32"
 
 
 def set_matmul_precision(precision: str) -> None:
-    """'fp32' (exact float32 GEMMs, the default) or 'tf32' (tensor-core TF32 on CUDA)."""
+    """Choose how float32 matrix products run on CUDA.
+
+    Parameters
+    ----------
+    precision : str
+        'fp32' (full float32 GEMMs, the default) or 'tf32' (tensor-core TF32: operands
+        rounded to a 10-bit mantissa, float32 accumulation; compute capability 8.0+).
+        NumPy products are unaffected.
+
+    Raises
+    ------
+    ValueError
+        Any other value.
+    """
     global _matmul_precision
     if precision not in ("fp32", "tf32"):
         raise ValueError(f"set_matmul_precision: expected 'fp32' or 'tf32', got {precision!r}")
@@ -221,4 +305,5 @@ def _apply_matmul_precision() -> None:
 
 
 def get_matmul_precision() -> str:
+    """'fp32' or 'tf32': the setting of :func:`set_matmul_precision`."""
     return _matmul_precision

@@ -149,13 +149,14 @@ def _config(args: argparse.Namespace, threads: int):  # type: ignore[no-untyped-
 
 
 def _run(args: argparse.Namespace, threads: int) -> int:
-    import gpuchain as gc
+    from gpuchain.backend import set_backend
     from gpuchain.bench import _report as out
     from gpuchain.bench import _runner as R
+    from gpuchain.errors import GpuchainError
 
     try:
-        gc.set_backend(args.backend)
-    except gc.GpuchainError as exc:
+        set_backend(args.backend)
+    except GpuchainError as exc:
         print(f"gpuchain bench: backend {args.backend!r} is not usable here: {exc}",
               file=sys.stderr)
         return 2

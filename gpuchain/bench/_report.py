@@ -193,7 +193,7 @@ def markdown(env: dict[str, Any], rows: Sequence[Row], checks: Sequence[Check],
 
 def _bars(ax: Any, rows: Sequence[Row], xlabel: str) -> None:
     labels = [f"{r.suite}/{r.case}\n{r.system}" for r in rows]
-    ratios = [r.gpuchain_over_system for r in rows]
+    ratios = [float(r.gpuchain_over_system or 0.0) for r in rows]
     y = np.arange(len(rows))
     ax.barh(y, ratios, color=["tab:green" if v <= 1 else "tab:orange" for v in ratios])
     ax.axvline(1.0, color="k", lw=1, ls="--", label="parity with the peer")

@@ -5,8 +5,17 @@ activation ops, next to PyTorch eager (and torch.compile on GPU) and JAX (jit)."
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
-from gpuchain.bench._models import gpuchain_step, jax_step, make_batch, make_weights, torch_step
+from gpuchain.bench._models import (
+    StepFn,
+    gpuchain_step,
+    jax_step,
+    make_batch,
+    make_weights,
+    torch_step,
+)
 from gpuchain.bench._runner import (
     Config,
     Contender,
@@ -28,9 +37,13 @@ def configs(cfg: Config) -> list[tuple[tuple[int, ...], int]]:
     return [((256, 256, 256, 10), 128), ((784, 1024, 1024, 10), 512)]
 
 
-def _values(step):  # type: ignore[no-untyped-def]
-    loss, g = step()
-    return {"loss": loss, "grad W1": g}
+def _values_of(step: StepFn) -> Callable[[], dict[str, Any]]:
+    """Cross-check values of one step: its loss and the first weight's gradient."""
+    def values() -> dict[str, Any]:
+        loss, g = step()
+        return {"loss": loss, "grad W1": g}
+
+    return values
 
 
 def contenders(cfg: Config, sizes: tuple[int, ...], batch: int, activation: str
@@ -41,17 +54,17 @@ def contenders(cfg: Config, sizes: tuple[int, ...], batch: int, activation: str
     gsync = synchronizer(cfg, "gpuchain")
     for fused, name in ((True, "gpuchain fused dense"), (False, "gpuchain composed ops")):
         step = gpuchain_step(params, x, y, activation, fused)
-        out.append(Contender(name, step, lambda s=step: _values(s), sync=gsync))
+        out.append(Contender(name, step, _values_of(step), sync=gsync))
     if peer(cfg, "torch") is not None:
         dev = torch_device(cfg)
         variants = [("torch eager", False)] + ([("torch.compile", True)] if dev == "cuda" else [])
         for name, comp in variants:
             step = torch_step(params, x, y, activation, dev, compile=comp)
-            out.append(Contender(name, step, lambda s=step: _values(s),
+            out.append(Contender(name, step, _values_of(step),
                                  sync=synchronizer(cfg, "torch")))
     if peer(cfg, "jax") is not None:
         step = jax_step(params, x, y, activation)
-        out.append(Contender("jax (jit)", step, lambda s=step: _values(s),
+        out.append(Contender("jax (jit)", step, _values_of(step),
                              block=lambda r: r[0].block_until_ready()))
     return out
 

@@ -131,7 +131,7 @@ def _step(system: str, kind: str, sizes: tuple[int, ...], batch: int, activation
         s = torch_step(params, x, y, activation, device)
 
     def drop() -> None:
-        for p in s.params:
+        for p in getattr(s, "params"):  # noqa: B009 - set by the step builders in _models
             p.grad = None
 
     return (lambda: s()[0]), drop

@@ -95,7 +95,8 @@ def gpuchain_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
 
     def values() -> dict[str, Any]:
         loss = forward_backward()
-        return {"loss": loss, "grad W_last": model[len(model) - 1].weight.grad}
+        last: Any = model[len(model) - 1]  # a Dense layer
+        return {"loss": loss, "grad W_last": last.weight.grad}
 
     return step, values, model
 

@@ -81,9 +81,10 @@ class GemmTimer:
     def __enter__(self) -> GemmTimer:
         if self._original is not None:
             raise RuntimeError("GemmTimer: already active (not re-entrant)")
-        original = self._original = self.xp.matmul
+        xp: Any = self.xp  # numpy or cupy
+        original = self._original = xp.matmul
         gpu, pending = self._gpu, self._pending
-        cuda = self.xp.cuda if gpu else None
+        cuda: Any = xp.cuda if gpu else None
 
         def timed_matmul(a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
             if gpu:
@@ -100,11 +101,12 @@ class GemmTimer:
                             str(out.dtype), t))
             return out
 
-        self.xp.matmul = timed_matmul
+        xp.matmul = timed_matmul
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.xp.matmul = self._original
+        xp: Any = self.xp
+        xp.matmul = self._original
         self._original = None
 
     def reset(self) -> None:
