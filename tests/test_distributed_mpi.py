@@ -7,6 +7,7 @@ single-process, full-batch oracle and writes what it found; these tests read it.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -137,3 +138,11 @@ def test_benchmark_allreduce_worker_reports_bandwidth(tmp_path):
         assert r["min"] <= r["median"] <= r["max"] and r["repeats"] >= 5
         assert r["algbw_GBps"] == pytest.approx(r["bytes"] / r["median"] / 1e9)
         assert r["busbw_GBps"] == pytest.approx(r["algbw_GBps"])  # 2 ranks: 2(n-1)/n = 1
+
+
+def test_rank_that_leaves_early_is_caught_by_the_timeout():
+    proc = launch(2, str(SCRIPTS / "exit_early.py"), "2", timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert re.search(r"rank 0 of 2: all_reduce.* did not complete within 2 s", out), out
+    assert "UNREACHABLE" not in out

@@ -113,7 +113,8 @@ class BucketComm:
 
     def _finish(self, world: int) -> None:
         if self.pending:
-            mpi.wait_all([req for req, _, _ in self.pending])
+            with self.group.watch("DataParallel gradient all-reduce"):
+                mpi.wait_all([req for req, _, _ in self.pending])
             for _, work, view in self.pending:
                 work /= world
                 if work is view:

@@ -55,7 +55,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: Any 
         except Exception as exc:  # reported to every rank below, then raised everywhere
             error = f"{type(exc).__name__}: {exc}"
     if group.world_size > 1:
-        error = group.comm.bcast(error, root=0)
+        with group.watch("save_checkpoint"):
+            error = group.comm.bcast(error, root=0)
     if error:
         raise DistributedError(f"save_checkpoint({os.fspath(path)!r}): rank 0 could not "
                                f"write it ({error})")

@@ -41,7 +41,8 @@ def _describe(sig: tuple[Any, ...]) -> str:
 
 def _check(group: Group, fn: str, arr: Any, extra: str) -> None:
     sig = (fn, tuple(arr.shape), arr.dtype.name, "cuda" if is_cupy_array(arr) else "cpu", extra)
-    mpi.check_same(group.comm, fn, sig, _describe)
+    with group.watch(f"{fn} (argument check)"):
+        mpi.check_same(group.comm, fn, sig, _describe)
 
 
 def _contiguous(arr: Any) -> Any:
@@ -109,16 +110,17 @@ def _in_place(group: Group, fn: str, x: Any, kind: str, arr: Any, check: bool, e
     if check and group.world_size > 1:
         _check(group, fn, arr, extra)
     work = _contiguous(arr)
-    if is_cupy_array(work):
-        if on_nccl is not None:
-            on_nccl(work)
+    with group.watch(fn):
+        if is_cupy_array(work):
+            if on_nccl is not None:
+                on_nccl(work)
+            else:
+                _host_fallback(group)
+                host = work.get()
+                on_mpi(host)
+                work.set(host)
         else:
-            _host_fallback(group)
-            host = work.get()
-            on_mpi(host)
-            work.set(host)
-    else:
-        on_mpi(work)
+            on_mpi(work)
     return _finish(x, kind, arr, work)
 
 
@@ -173,15 +175,16 @@ def all_gather(x: Any, *, check: bool = True) -> Any:
     else:
         if check and group.world_size > 1:
             _check(group, "all_gather", work, "")
-        if is_cupy_array(work):
-            if group.nccl is not None:
-                out = _cupy().empty((group.world_size,) + work.shape, dtype=work.dtype)
-                group.nccl.all_gather(work, out)
+        with group.watch("all_gather"):
+            if is_cupy_array(work):
+                if group.nccl is not None:
+                    out = _cupy().empty((group.world_size,) + work.shape, dtype=work.dtype)
+                    group.nccl.all_gather(work, out)
+                else:
+                    _host_fallback(group)
+                    out = _cupy().asarray(mpi.allgather(group.comm, work.get()))
             else:
-                _host_fallback(group)
-                out = _cupy().asarray(mpi.allgather(group.comm, work.get()))
-        else:
-            out = mpi.allgather(group.comm, work)
+                out = mpi.allgather(group.comm, work)
     if kind == "number":
         return out.tolist()
     return Tensor(out) if kind == "tensor" else out

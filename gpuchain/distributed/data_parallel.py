@@ -158,8 +158,9 @@ def _check_layout(group: Group, module: Module, bucket_bytes: int, root: int) ->
         return (f"{len(ps)} parameters [{shown}{', ...' if len(ps) > 4 else ''}], "
                 f"bucket {cap} bytes, root {src}")
 
-    mpi.check_same(group.comm, "DataParallel (parameter layout)", (params, bucket_bytes, root),
-                   describe)
+    with group.watch("DataParallel (parameter layout check)"):
+        mpi.check_same(group.comm, "DataParallel (parameter layout)",
+                       (params, bucket_bytes, root), describe)
 
 
 class _Pass:

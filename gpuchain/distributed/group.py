@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from gpuchain.distributed import watchdog
 from gpuchain.errors import BackendUnavailableError, DistributedError
 
 BACKENDS = ("auto", "mpi", "nccl")
+ABORT_GRACE_S = 0.5  # between printing a failing rank's traceback and aborting the job
 
 # Variables an MPI launcher sets in every process it starts (MPICH/Hydra, Open MPI, PMIx,
 # Slurm's PMI): their presence means "started by mpiexec", so MPI is worth initializing.
@@ -40,6 +43,12 @@ class Group:
     nccl_reason: str = ""  # why not, when CuPy arrays go through host memory
     warned: set[str] = field(default_factory=set)
     comm_seconds: float = 0.0  # wall time DataParallel spent starting and awaiting reductions
+    timeout: float | None = None  # seconds a collective may block (see watchdog)
+    busy: tuple[str, float] | None = None  # the collective this process is blocked in
+
+    def watch(self, what: str) -> watchdog.Watch:
+        """Context manager around a blocking collective (bounded by ``timeout``)."""
+        return watchdog.Watch(self, what)
 
     def describe(self) -> str:
         return f"rank {self.rank} of {self.world_size}"
@@ -54,7 +63,8 @@ def launched_by_mpi() -> bool:
     return any(v in os.environ for v in _LAUNCHER_VARS)
 
 
-def init(backend: str = "auto", *, abort_on_error: bool = True) -> None:
+def init(backend: str = "auto", *, abort_on_error: bool = True,
+         timeout: float | None = None) -> None:
     """Join the process group (idempotent: a second call with the same backend does nothing).
 
     Parameters
@@ -68,6 +78,9 @@ def init(backend: str = "auto", *, abort_on_error: bool = True) -> None:
         In a group of more than one, an uncaught exception prints this rank's traceback
         and aborts every process of the job (``MPI_Abort``) instead of leaving the others
         waiting in a collective forever.
+    timeout : float, optional
+        Seconds a collective may block before the job is aborted with a message (a peer
+        that exited or hangs); default $GPUCHAIN_DIST_TIMEOUT, else 1800; 0 turns it off.
 
     Raises
     ------
@@ -82,6 +95,7 @@ def init(backend: str = "auto", *, abort_on_error: bool = True) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"distributed.init: unknown backend {backend!r}; expected one of "
                          f"{', '.join(BACKENDS)}")
+    limit = watchdog.timeout_from(timeout)
     if _group is not None:
         wanted = {"auto": _group.backend, "mpi": "mpi", "nccl": "nccl"}[backend]
         if wanted != _group.backend and not (backend == "mpi" and _group.backend == "nccl"):
@@ -92,11 +106,13 @@ def init(backend: str = "auto", *, abort_on_error: bool = True) -> None:
     if backend in ("mpi", "nccl") or launched_by_mpi():
         comm = _mpi_world(backend)
     group = _make_group(comm)
+    group.timeout = limit
     if abort_on_error and group.world_size > 1:
         _install_abort_hook()
     if backend == "nccl" or group.world_size > 1:  # alone under "auto": nothing to exchange
         _attach_gpu(group, required=backend == "nccl")
     _group = group
+    watchdog.start(group)
 
 
 def _mpi_world(backend: str) -> Any:
@@ -181,6 +197,7 @@ def _abort_on_uncaught(kind: type[BaseException], exc: BaseException,
     sys.stderr.flush()
     sys.stdout.flush()
     if group is not None and group.comm is not None:
+        time.sleep(ABORT_GRACE_S)  # let the launcher forward the message before it kills
         group.comm.Abort(1)
     _previous_hook(kind, exc, tb)
 
@@ -222,7 +239,8 @@ def barrier() -> None:
     """Wait until every process of the job has reached this call."""
     group = current()
     if group.comm is not None:
-        group.comm.Barrier()
+        with group.watch("barrier"):
+            group.comm.Barrier()
 
 
 def warn_once(key: str, message: str) -> None:
