@@ -311,3 +311,16 @@ def test_wrapper_reads_the_module_attributes():
     assert dp.module is m and "world_size=1" in repr(dp)
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         dp.nonexistent
+
+
+def test_collective_timeout_setting(monkeypatch):
+    from gpuchain.distributed.watchdog import DEFAULT_TIMEOUT_S, timeout_from
+
+    monkeypatch.delenv("GPUCHAIN_DIST_TIMEOUT", raising=False)
+    assert timeout_from(None) == DEFAULT_TIMEOUT_S
+    assert timeout_from(5) == 5.0 and timeout_from(0) is None
+    monkeypatch.setenv("GPUCHAIN_DIST_TIMEOUT", "12.5")
+    assert timeout_from(None) == 12.5
+    monkeypatch.setenv("GPUCHAIN_DIST_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="'soon' is not a number of seconds"):
+        timeout_from(None)
