@@ -2,8 +2,8 @@
 (fused CUDA kernels for SGD/Adam/AdamW, the xp-generic update for RMSprop/Adagrad, fp16
 master state) on the CuPy backend against the NumPy backend, step by step.
 
-Needs CuPy and a usable CUDA device (also runs under the CPU kernel harness
-../shared/kemu/run, whose stand-in CuPy delegates array functions to NumPy).
+Needs CuPy and a usable CUDA device. (Not under ../shared/kemu/run: its stand-in arrays
+subclass numpy.ndarray, so the backend takes them for NumPy arrays.)
 """
 
 from __future__ import annotations
