@@ -94,7 +94,7 @@ def test_tensor_member_has_a_docstring(name, member):
 
 
 def _documented(param: str, doc: str) -> bool:
-    if re.search(rf"``\**{re.escape(param)}``", doc):
+    if re.search(rf"``\**{re.escape(param)}(?:=[^`]*)?``", doc):  # ``name`` or ``name=value``
         return True
     # a NumPy "Parameters" entry: "name : type" or "a, name : type"
     return bool(re.search(rf"^\s*(?:\**\w+\s*,\s*)*\**{re.escape(param)}(?:\s*,\s*\**\w+)*"
