@@ -103,10 +103,18 @@ def test_fast_calls_are_timed_many_per_sample() -> None:
 
 
 def test_bounded_warmup_is_reported_apart_and_a_runaway_one_is_not_timed() -> None:
-    warm = R.Contender("peer compiled", lambda: time.sleep(0.01),
-                       lambda: {"loss": np.float32(0.0)}, warmup_limit_s=5.0)
-    hung = R.Contender("peer hung", lambda: time.sleep(3),
-                       lambda: {"loss": np.float32(0.0)}, warmup_limit_s=0.2)
+    compiled = []
+
+    def first_values_compile() -> dict:
+        if not compiled:
+            time.sleep(0.01)
+            compiled.append(1)
+        return {"loss": np.float32(0.0)}
+
+    warm = R.Contender("peer compiled", lambda: None, first_values_compile,
+                       warmup_limit_s=5.0)
+    hung = R.Contender("peer hung", lambda: None,
+                       lambda: time.sleep(3) or {"loss": np.float32(0.0)}, warmup_limit_s=0.2)
     ref = R.Contender("gpuchain", lambda: None, lambda: {"loss": np.float32(0.0)})
     rows, checks = R.compare(_cfg(), "t", "case", [ref, warm, hung])
     assert [c.status for c in checks] == ["ok", "ok", "error"]
@@ -305,9 +313,24 @@ def test_bounded_call_off_the_main_thread_uses_a_worker() -> None:
             R.bounded_call(lambda: time.sleep(2), 0.1, "slow")
         except R.WarmupTimeout as exc:
             seen["error"] = str(exc)
-        seen["fast"] = R.bounded_call(lambda: None, 5.0, "fast")
+        seen["fast"] = R.bounded_call(lambda: 42, 5.0, "fast")
 
     t = threading.Thread(target=body)
     t.start()
     t.join(10)
-    assert "bound reached" in seen["error"] and seen["fast"] >= 0
+    assert "bound reached" in seen["error"] and seen["fast"][0] >= 0 and seen["fast"][1] == 42
+
+
+def test_bounded_warmup_does_not_step_before_the_cross_check() -> None:
+    """The compile warm-up runs values() (forward + backward), not a training step, so the
+    compiled system is cross-checked at the same weights as the reference."""
+    state = {"steps": 0}
+
+    def step() -> None:
+        state["steps"] += 1
+
+    ref = R.Contender("gpuchain", lambda: None, lambda: {"loss": np.float32(0.0)})
+    compiled = R.Contender("torch.compile", step,
+                           lambda: {"loss": np.float32(state["steps"])}, warmup_limit_s=5.0)
+    _, checks = R.compare(_cfg(), "t", "case", [ref, compiled])
+    assert [c.status for c in checks] == ["ok", "ok"], checks

@@ -159,8 +159,9 @@ class Contender:
     ``run`` is the timed callable. ``values`` returns named NumPy arrays (e.g. loss and
     one gradient) for the cross-check. ``block`` waits on the result (JAX) when the
     system computes asynchronously; ``sync`` waits for the device. ``warmup_limit_s``
-    bounds the first call (torch.compile compiles there); its time is reported in the
-    row's ``extra["warmup_s"]``, never inside the timed samples.
+    bounds the first ``values()`` call (torch.compile compiles the forward and backward
+    there, before any update changes the weights); its time is reported in the row's
+    ``extra["warmup_s"]``, never inside the timed samples.
     """
 
     system: str
@@ -254,9 +255,9 @@ def time_block(fn: Callable[[], Any], *, warmup: int, repeats: int, number: int 
     return times
 
 
-def bounded_call(fn: Callable[[], Any], limit_s: float, what: str) -> float:
-    """Run ``fn`` once and return its wall time; raise :class:`WarmupTimeout` when it
-    has not finished after ``limit_s`` seconds.
+def bounded_call(fn: Callable[[], Any], limit_s: float, what: str) -> tuple[float, Any]:
+    """Run ``fn`` once and return (its wall time, its result); raise
+    :class:`WarmupTimeout` when it has not finished after ``limit_s`` seconds.
 
     In the main thread on POSIX a SIGALRM timer interrupts ``fn`` (so a runaway compile
     stops using the machine); elsewhere ``fn`` runs in a daemon thread that is abandoned.
@@ -268,7 +269,7 @@ def bounded_call(fn: Callable[[], Any], limit_s: float, what: str) -> float:
     def target() -> None:
         t0 = time.perf_counter()
         try:
-            fn()
+            outcome["result"] = fn()
             outcome["s"] = time.perf_counter() - t0
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             outcome["error"] = exc
@@ -280,14 +281,14 @@ def bounded_call(fn: Callable[[], Any], limit_s: float, what: str) -> float:
         raise WarmupTimeout(_timeout_message(what, limit_s))
     if "error" in outcome:
         raise outcome["error"]
-    return float(outcome["s"])
+    return float(outcome["s"]), outcome["result"]
 
 
 def _timeout_message(what: str, limit_s: float) -> str:
     return f"{what}: warm-up still running after {limit_s:.0f} s (bound reached; not timed)"
 
 
-def _bounded_by_alarm(fn: Callable[[], Any], limit_s: float, what: str) -> float:
+def _bounded_by_alarm(fn: Callable[[], Any], limit_s: float, what: str) -> tuple[float, Any]:
     fired = []
 
     def on_alarm(signum: int, frame: Any) -> None:
@@ -298,7 +299,7 @@ def _bounded_by_alarm(fn: Callable[[], Any], limit_s: float, what: str) -> float
     signal.setitimer(signal.ITIMER_REAL, limit_s)
     t0 = time.perf_counter()
     try:
-        fn()
+        result = fn()
     except BaseException as exc:
         if fired:  # a library may wrap the timeout in its own exception
             raise WarmupTimeout(_timeout_message(what, limit_s)) from exc
@@ -306,7 +307,7 @@ def _bounded_by_alarm(fn: Callable[[], Any], limit_s: float, what: str) -> float
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, result
 
 
 def cross_check(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], *,
@@ -343,9 +344,11 @@ def _check_one(cfg: Config, suite: str, case: str, c: Contender,
                ) -> tuple[Check, dict[str, np.ndarray] | None]:
     say(cfg, f"{suite}/{case}: cross-check {c.system}")
     try:
-        if c.warmup_limit_s is not None:
-            c.extra["warmup_s"] = bounded_call(c.run, c.warmup_limit_s, c.system)
-        vals = {k: to_numpy(v) for k, v in c.values().items()}
+        if c.warmup_limit_s is not None:  # the first values() compiles (no update yet)
+            c.extra["warmup_s"], raw = bounded_call(c.values, c.warmup_limit_s, c.system)
+        else:
+            raw = c.values()
+        vals = {k: to_numpy(v) for k, v in raw.items()}
         if reference is None:
             return Check(suite, case, c.system, "ok", 0.0, "reference"), vals
         return Check(suite, case, c.system, "ok", cross_check(reference, vals, rtol=rtol,

@@ -193,8 +193,11 @@ def torch_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, device: 
         loss.backward()
         return loss
 
+    # train()/eval() only where dropout needs them: a compiled module recompiles (outside
+    # the bounded warm-up) when its training flag changes
     def step() -> Any:
-        model.train()
+        if modern:
+            model.train()
         loss = forward_backward()
         if modern:
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
@@ -202,7 +205,8 @@ def torch_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, device: 
         return loss
 
     def values() -> dict[str, Any]:
-        model.eval()
+        if modern:
+            model.eval()
         loss = forward_backward()
         return {"loss": loss, "grad W_last": model[len(model) - 1].weight.grad.T}
 
