@@ -60,13 +60,12 @@ class Embedding(Module):
         if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.num_embeddings):
             raise ShapeError(f"Embedding: indices must lie in [0, {self.num_embeddings}), "
                              f"found values in [{int(idx.min())}, {int(idx.max())}]")
-        w = self.weight
+        out = gops.take(self.weight, idx, axis=0)
         if self.padding_idx is not None:
-            keep = xp.ones((self.num_embeddings, 1), dtype=w.dtype)
-            keep[self.padding_idx] = 0
-            # the padding row stays as it is but passes no gradient to the table
-            w = w * Tensor(keep) + w.detach() * Tensor(1 - keep)
-        return gops.take(w, idx, axis=0)
+            # lookups of the padding row keep their value but pass no gradient to the table
+            keep = (idx != self.padding_idx).astype(out.dtype)[..., None]
+            out = out * Tensor(keep) + out.detach() * Tensor(1 - keep)
+        return out
 
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
