@@ -71,25 +71,34 @@ def _version(name: str) -> str | None:
     return getattr(mod, "__version__", "unknown")
 
 
-def _cupy_device() -> dict[str, Any]:
+def _try(fn: Any) -> Any:
     try:
-        from gpuchain.backend import cupy_unavailable_reason
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - a missing field is recorded, not fatal
+        return f"unavailable: {type(exc).__name__}: {exc}"
 
-        reason = cupy_unavailable_reason()
-        if reason:
-            return {"usable": False, "reason": reason}
-        import cupy
 
-        dev = cupy.cuda.Device()
-        props = cupy.cuda.runtime.getDeviceProperties(dev.id)
-        return {"usable": True, "name": props["name"].decode(),
-                "compute_capability": dev.compute_capability,
-                "runtime_version": cupy.cuda.runtime.runtimeGetVersion(),
-                "driver_version": cupy.cuda.runtime.driverGetVersion(),
-                "nvrtc_version": ".".join(map(str, cupy.cuda.nvrtc.getVersion())),
-                "cache_dir": os.environ.get("CUPY_CACHE_DIR")}
-    except Exception as exc:  # noqa: BLE001
-        return {"usable": False, "reason": f"{type(exc).__name__}: {exc}"}
+def _cupy_device() -> dict[str, Any]:
+    """The CUDA device as CuPy sees it, each field on its own (one failing field does not
+    hide the others)."""
+    from gpuchain.backend import cupy_unavailable_reason
+
+    reason = _try(cupy_unavailable_reason)
+    if reason:
+        return {"usable": False, "reason": reason}
+    import cupy
+
+    dev = cupy.cuda.Device()
+    rt = cupy.cuda.runtime
+    return {"usable": True,
+            "name": _try(lambda: rt.getDeviceProperties(dev.id)["name"].decode()),
+            "compute_capability": _try(lambda: dev.compute_capability),
+            "runtime_version": _try(rt.runtimeGetVersion),
+            "driver_version": _try(rt.driverGetVersion),
+            "nvrtc_version": _try(lambda: ".".join(map(str, __import__(
+                "cupy_backends.cuda.libs.nvrtc", fromlist=["getVersion"]).getVersion()))),
+            "memory_free_total_bytes": _try(rt.memGetInfo),
+            "cache_dir": os.environ.get("CUPY_CACHE_DIR")}
 
 
 def environment() -> dict[str, Any]:
@@ -117,8 +126,9 @@ def environment() -> dict[str, Any]:
 def arch() -> str:
     """``sm_XY`` of the visible device, else sm_90 (the H200's) with a note."""
     dev = _cupy_device()
-    if dev.get("usable"):
-        return f"sm_{dev['compute_capability']}"
+    cc = str(dev.get("compute_capability", ""))
+    if dev.get("usable") and cc.isdigit():
+        return f"sm_{cc}"
     print(f"gpu_check: no usable device ({dev.get('reason')}); compiling for sm_90 "
           "(the H200's architecture)", file=sys.stderr)
     return "sm_90"
