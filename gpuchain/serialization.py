@@ -9,8 +9,9 @@ round-trips. A checkpoint is one call:
 ``gc.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
 "scheduler": sched.state_dict()}, path)``.
 
-``"safetensors"``: a flat ``{name: array}`` mapping (model weights) in the safetensors
-layout (8-byte header length, JSON header, raw little-endian data), readable by the
+``"safetensors"``: a flat ``{name: array}`` mapping (model weights; a state dict's
+``"*._extra_state"`` entries, such as Dropout generator states, are left out) in the
+safetensors layout (8-byte header length, JSON header, raw little-endian data), readable by the
 ``safetensors`` package and other frameworks. Written and read here without that
 package.
 
@@ -263,6 +264,8 @@ def _safetensors_payload(obj: Any) -> Any:
     blobs = []
     offset = 0
     for name, value in obj.items():
+        if isinstance(name, str) and name.rpartition(".")[2] == "_extra_state":
+            continue  # module extra state is not weights
         if not isinstance(name, str) or name == "__metadata__":
             raise SerializationError(f"save(format='safetensors'): invalid name {name!r}")
         a = value.data if isinstance(value, Tensor) else value

@@ -151,3 +151,23 @@ def test_save_uses_the_umask_and_cleans_up_after_a_killed_save(tmp_path):
     assert np.array_equal(gc.load(path)["a"], np.ones(2))  # the old file is intact
     gc.save({"a": np.zeros(2)}, path)
     assert sorted(os.listdir(tmp_path)) == ["ck.npz"]
+
+
+def test_weights_only_safetensors_of_a_model_with_dropout(tmp_path):
+    model = nn.Sequential(nn.Dense(3, 4, seed=0), nn.Dropout(0.5, seed=1), nn.Dense(4, 2))
+    sd = model.state_dict()
+    assert "1._extra_state" in sd
+    gc.save(sd, tmp_path / "w.safetensors", format="safetensors")
+    back = gc.load(tmp_path / "w.safetensors")
+    assert "1._extra_state" not in back and set(back) == set(sd) - {"1._extra_state"}
+    other = nn.Sequential(nn.Dense(3, 4, seed=5), nn.Dropout(0.5, seed=6), nn.Dense(4, 2))
+    other.load_state_dict(back)  # the generator state is optional
+    for p, q in zip(model.parameters(), other.parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    bad = dict(sd)
+    bad["1._extra_state"] = {"bit_generator": "NoSuchGenerator"}
+    before = [p.numpy().copy() for p in other.parameters()]
+    with pytest.raises(StateDictError, match="unknown bit generator"):
+        other.load_state_dict({**bad, "0.weight": np.zeros((3, 4), np.float32)})
+    for p, b in zip(other.parameters(), before):  # nothing changed
+        np.testing.assert_array_equal(p.numpy(), b)

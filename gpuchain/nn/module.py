@@ -188,7 +188,14 @@ class Module:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Copy arrays into the parameters in place. Missing, unexpected and mis-shaped
-        keys are all reported in one StateDictError, and then nothing is changed."""
+        keys are all reported in one StateDictError, and then nothing is changed.
+        ``"*._extra_state"`` entries are optional (absent: the module keeps its own).
+
+        Parameters
+        ----------
+        state : mapping
+            From ``state_dict()`` (or ``gc.load``).
+        """
         where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, Mapping):
             raise StateDictError(f"{where}: expected a mapping of parameter names to arrays "
@@ -197,7 +204,9 @@ class Module:
         extras = {k: m for k, m in ((f"{n}._extra_state" if n else "_extra_state", m)
                                     for n, m in self.named_modules())
                   if m.get_extra_state() is not None}
-        missing = [k for k in list(own) + list(extras) if k not in state]
+        # extra state (e.g. a Dropout generator) is optional: a weights-only file keeps it
+        missing = [k for k in own if k not in state]
+        extras = {k: m for k, m in extras.items() if k in state}
         extra = [k for k in state if k not in own and k not in extras]
         bad = []
         for k, p in own.items():
