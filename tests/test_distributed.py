@@ -324,3 +324,13 @@ def test_collective_timeout_setting(monkeypatch):
     monkeypatch.setenv("GPUCHAIN_DIST_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="'soon' is not a number of seconds"):
         timeout_from(None)
+
+
+def test_benchmark_skips_without_mpi(tmp_path, monkeypatch, capsys):
+    from gpuchain.distributed import benchmark
+
+    monkeypatch.setattr(benchmark, "_missing_mpi", lambda: "mpi4py is not installed")
+    rows = tmp_path / "rows.json"
+    assert benchmark.main(["--quick", "--json", str(rows)]) == 0
+    assert "skipped: mpi4py is not installed" in capsys.readouterr().out
+    assert rows.read_text() == "[]" and list(tmp_path.iterdir()) == [rows]
