@@ -238,3 +238,15 @@ def test_finite_check_is_exact_when_the_fast_probe_overflows():
     w.grad = gc.tensor(np.array([1.0, np.nan, 1.0, 1.0], np.float32))
     with pytest.raises(optim.NonFiniteGradError, match="NaN or Inf"):
         opt.step()
+
+
+def test_state_restarts_for_a_parameter_whose_data_was_replaced_by_another_shape():
+    w = gc.tensor(np.ones(3), requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    w.grad = gc.tensor(np.ones(3))
+    opt.step()
+    w.data = np.ones(5)  # a new array of another size: its old moments no longer apply
+    w.grad = gc.tensor(np.ones(5))
+    opt.step()
+    st = opt.state_dict()["buffers"]["0"]
+    assert st["exp_avg"].shape == (5,) and np.all(w.numpy() < 1)

@@ -542,7 +542,8 @@ def _carry_state(old: list[Segment], old_state: list[dict[str, Any]],
     out = []
     for seg in segments:
         entries = [per_param.get(id(p)) for p in seg.params]
-        if not entries or any(e is None for e in entries):
+        if not entries or any(e is None or any(v.size != p.size for v in e.values())
+                              for e, p in zip(entries, seg.params, strict=True)):
             out.append({})
             continue
         names = set(entries[0])
