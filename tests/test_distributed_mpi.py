@@ -120,11 +120,19 @@ def test_failing_rank_ends_the_job(n):
 
 
 def test_demo_runs_data_parallel():
+    import io
+
+    from gpuchain.demo import run_demo
+
     proc = launch(2, "-m", "gpuchain", "demo", "--steps", "30", "--points", "300")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "world size 2" in out, out
     assert out.count("final loss") == 1, out  # rank 0 reports; the others stay quiet
+    # the same training as one process on all points (float32 rounding apart)
+    alone = run_demo(backend="numpy", steps=30, points=300, out=io.StringIO())["loss"]
+    parallel = float(re.search(r"final loss (\S+)", out).group(1))
+    assert parallel == pytest.approx(alone, abs=2e-4)
 
 
 def test_benchmark_allreduce_worker_reports_bandwidth(tmp_path):
