@@ -24,7 +24,7 @@ _ERRORS = [name for name in dir(_errors) if name.endswith("Error")]
 globals().update({name: getattr(_errors, name) for name in _ERRORS})
 globals().update({name: getattr(_ops, name) for name in _ops.__all__})
 
-from gpuchain import extend, functional, nn, optim, pytree, testing  # noqa: E402  # noqa: E402, I001
+from gpuchain import extend, functional, linalg, nn, optim, pytree, random, testing  # noqa: E402  # noqa: E402, I001
 from gpuchain.functional import (  # noqa: E402
     grad,
     hessian,
@@ -43,7 +43,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "detect_anomaly", "enable_grad", "extend", "functional", "get_array_module",
     "get_backend", "get_default_dtype", "get_matmul_precision", "grad", "gradcheck", "hessian",
-    "hvp", "is_grad_enabled", "jacfwd", "jacobian", "jvp", "load", "nn", "no_grad", "optim",
+    "hvp", "is_grad_enabled", "jacfwd", "jacobian", "jvp", "linalg", "load", "nn", "no_grad",
+    "optim", "random",
     "pytree", "save", "set_backend", "set_default_dtype", "set_matmul_precision", "tensor",
     "testing", "value_and_grad", "vjp",
 ]

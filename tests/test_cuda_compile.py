@@ -219,28 +219,28 @@ def test_activation_table_matches_contract():
     names = tuple(n for n, _, _ in table)
     assert names == (
         "identity", "relu", "leaky_relu", "sigmoid", "tanh",
-        "gelu", "gelu_tanh", "silu", "softplus",
+        "gelu", "gelu_tanh", "silu", "softplus", "elu",
     )  # fmt: skip
     saves = {n for n, _, s in table if s}
-    assert saves == {"identity", "relu", "leaky_relu", "sigmoid", "tanh"}
+    assert saves == {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "elu"}
 
 
 def test_parse_activation_table_picks_up_a_new_row():
     text = (REPO / "kernels" / "common.cuh").read_text()
     text = text.replace(
-        "    X(8, softplus, ActSoftplus)",
-        "    X(8, softplus, ActSoftplus) \\\n    X(9, mish, ActMish)",
+        "    X(9, elu, ActElu)",
+        "    X(9, elu, ActElu) \\\n    X(10, mish, ActMish)",
     )
     text += "\nstruct ActMish {\n    static constexpr bool kSavesOutput = false;\n};\n"
     table = loader.parse_activation_table(text)
-    assert table[-1] == ("mish", 9, False) and len(table) == 10
+    assert table[-1] == ("mish", 10, False) and len(table) == 11
     with pytest.raises(ValueError, match="ids"):
-        loader.parse_activation_table(text.replace("X(9, mish", "X(11, mish"))
+        loader.parse_activation_table(text.replace("X(10, mish", "X(12, mish"))
 
 
 def test_name_expressions():
     dense = loader.name_expressions("dense.cu")
-    assert len(dense) == 3 * 9 * 3 + 3 and "act_grad_bias<__half, 8>" in dense
+    assert len(dense) == 3 * 10 * 3 + 3 and "act_grad_bias<__half, 9>" in dense
     assert loader.name_expressions("dense.cu", ["double"]) == [
         n for n in dense if n.split("<")[1].startswith("double")
     ]

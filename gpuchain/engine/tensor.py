@@ -129,6 +129,14 @@ class Tensor:
         return self._node is None
 
     @property
+    def at(self) -> Any:
+        """Out-of-place index updates, JAX style: ``x.at[idx].set(v)``, ``.add(v)``,
+        ``.get()`` return new Tensors, differentiable in ``x`` and ``v``."""
+        from gpuchain.ops.indexing import At
+
+        return At(self)
+
+    @property
     def T(self) -> Tensor:
         """The transpose (axes reversed)."""
         return _ops.transpose(self)

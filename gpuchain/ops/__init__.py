@@ -10,10 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from gpuchain.backend import device_of
-from gpuchain.ops import activations, device, elementwise, linalg, reduce, shape
-from gpuchain.ops._public import as_tensor
+from gpuchain.ops import (
+    activations,
+    contraction,
+    creation,
+    device,
+    elementwise,
+    indexing,
+    linalg,
+    reduce,
+    shape,
+)
+from gpuchain.ops._args import as_tensor
 
-FAMILIES = (elementwise, activations, reduce, shape, linalg)
+FAMILIES = (elementwise, activations, reduce, shape, indexing, linalg, contraction, creation)
 
 __all__: list[str] = ["to"]
 for _family in FAMILIES:

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuchain.engine.op import Primitive
-from gpuchain.engine.tensor import Tensor, coerce_inputs
+from gpuchain.engine.tensor import Tensor
+from gpuchain.ops._args import as_tensor
+
+__all__ = ["as_tensor", "binary", "unary"]
 
 _DOC = """{summary}
 
@@ -24,12 +27,6 @@ Notes
 -----
 Derivative{s}: {derivative}.
 """
-
-
-def as_tensor(x: Any) -> Tensor:
-    """``x`` itself if it is a Tensor, else a constant Tensor of it (a list holding
-    Tensors is stacked, so it stays differentiable)."""
-    return x if isinstance(x, Tensor) else coerce_inputs((x,))[0]
 
 
 def unary(prim: Primitive, name: str, summary: str, derivative: str

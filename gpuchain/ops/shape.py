@@ -20,7 +20,6 @@ import numpy as np
 from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor
 from gpuchain.ops._args import as_tensor, as_tensors, index, one_axis
-from gpuchain.ops.indexing import __all__ as _indexing_all
 from gpuchain.ops.indexing import _along, _fill_missing, getitem_p, take
 
 __all__ = [
@@ -29,17 +28,6 @@ __all__ = [
     "flipud", "hsplit", "hstack", "moveaxis", "pad", "ravel", "repeat", "reshape", "roll",
     "rot90", "split", "squeeze", "stack", "swapaxes", "tile", "transpose", "vsplit", "vstack",
 ]
-# TRANSITION: gpuchain.ops exports only FAMILIES' __all__; until FAMILIES lists indexing,
-# its names are exported through this module too. Delete these lines when it does.
-__all__ += _indexing_all
-from gpuchain.ops.indexing import (  # noqa: E402, F401
-    argsort,
-    getitem,
-    index_update,
-    put_along_axis,
-    sort,
-    take_along_axis,
-)
 
 # --- primitives ----------------------------------------------------------------------
 
