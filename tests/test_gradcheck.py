@@ -12,7 +12,6 @@ from gpuchain.extend import Primitive
 from gpuchain.testing import gradcheck
 
 
-
 def _prim(name, forward, vjp, jvp):
     op = Primitive(name, forward)  # not registered: it stays out of the op table
     op.vjp(vjp)
