@@ -167,7 +167,9 @@ if [ "$QUICK" = 1 ] && [ -f "$PREV/pytest.xml" ]; then
     DETAIL="${#FAILED[@]} cases that failed or did not run before" step pytest 210 155 pytest_step "${FAILED[@]}"
   fi
 else
-  DETAIL="${GPU_TESTS[*]}$([ "$GPU" = 0 ] && { [ -n "$KEMU" ] && echo ' (kernels under kemu, CPU)' || echo ' (no GPU: skipped)'; })" \
+  DETAIL="$(if [ "$GPU" = 1 ]; then echo "${GPU_TESTS[*]}"; elif [ -n "$KEMU" ]; then
+             echo 'tests/gpu/test_kernels.py under kemu (CPU, no GPU)'; else
+             echo "${GPU_TESTS[*]} (no GPU: skipped)"; fi)" \
     step pytest 210 155 pytest_step "${GPU_TESTS[@]}"
 fi
 
