@@ -39,7 +39,6 @@ from gpuchain.bench._runner import (
     say,
     synchronizer,
     time_cuda_events,
-    torch_device,
 )
 
 SUITE = "target"
@@ -100,14 +99,7 @@ def contenders(cfg: Config, mode: str, batch: int, sizes: list[int]) -> list[Con
     params, (x, y) = train.weights(sizes), train.data(batch, sizes)
     step, values, _ = train.gpuchain_train(params, x, y)
     out = [Contender("gpuchain", step, values, sync=synchronizer(cfg, "gpuchain"))]
-    if peer(cfg, "torch") is not None:
-        dev = torch_device(cfg)
-        variants = [("torch eager", False)] + ([("torch.compile", True)] if dev == "cuda"
-                                               else [])
-        for name, comp in variants:
-            step, values = train.torch_train(params, x, y, dev, comp)
-            out.append(Contender(name, step, values, sync=synchronizer(cfg, "torch"),
-                                 warmup_limit_s=cfg.compile_limit_s if comp else None))
+    out += train.torch_contenders(cfg, params, x, y)
     if peer(cfg, "jax") is not None:
         step, values = train.jax_train(params, x, y)
         out.append(Contender("jax (jit)", _jax_precision(step, mode),

@@ -263,6 +263,22 @@ def jax_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[A
 # --------------------------------------------------------------------------- suite
 
 
+def torch_contenders(cfg: Config, params: list[np.ndarray], x: np.ndarray, y: np.ndarray,
+                     modern: bool = False) -> list[Contender]:
+    """PyTorch eager, and on a GPU torch.compile (its warm-up bounded by the config),
+    when PyTorch is an enabled peer; else none."""
+    if peer(cfg, "torch") is None:
+        return []
+    dev = torch_device(cfg)
+    out = []
+    for name, comp in [("torch eager", False)] + ([("torch.compile", True)]
+                                                  if dev == "cuda" else []):
+        step, values = torch_train(params, x, y, dev, comp, modern)
+        out.append(Contender(name, step, values, sync=synchronizer(cfg, "torch"),
+                             warmup_limit_s=cfg.compile_limit_s if comp else None))
+    return out
+
+
 def contenders(cfg: Config, size: str) -> list[Contender]:
     """gpuchain, torch (eager; compile on a GPU) and JAX over one model size."""
     batch, sizes = SIZES[size]
@@ -273,14 +289,7 @@ def contenders(cfg: Config, size: str) -> list[Contender]:
     else:
         step, values, _ = gpuchain_train(params, x, y)
     out = [Contender("gpuchain", step, values, sync=synchronizer(cfg, "gpuchain"))]
-    if peer(cfg, "torch") is not None:
-        dev = torch_device(cfg)
-        variants = [("torch eager", False)] + ([("torch.compile", True)] if dev == "cuda"
-                                               else [])
-        for name, comp in variants:
-            step, values = torch_train(params, x, y, dev, comp, modern)
-            out.append(Contender(name, step, values, sync=synchronizer(cfg, "torch"),
-                                 warmup_limit_s=cfg.compile_limit_s if comp else None))
+    out += torch_contenders(cfg, params, x, y, modern)
     if peer(cfg, "jax") is not None and not modern:
         step, values = jax_train(params, x, y)
         out.append(Contender("jax (jit)", step, values, block=lambda r: r.block_until_ready()))
