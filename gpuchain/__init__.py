@@ -35,13 +35,15 @@ from gpuchain.functional import (  # noqa: E402
     value_and_grad,
     vjp,
 )
+from gpuchain.interop import from_dlpack  # noqa: E402
 from gpuchain.serialization import load, save  # noqa: E402
 from gpuchain.testing import gradcheck  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "detect_anomaly", "enable_grad", "extend", "functional", "get_array_module",
+    "Tensor", "data", "detect_anomaly", "enable_grad", "extend", "from_dlpack", "functional",
+    "get_array_module",
     "get_backend", "get_default_dtype", "get_matmul_precision", "grad", "gradcheck", "hessian",
     "hvp", "is_grad_enabled", "jacfwd", "jacobian", "jvp", "linalg", "load", "nn", "no_grad",
     "optim", "random",

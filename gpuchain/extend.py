@@ -82,6 +82,11 @@ class custom_vjp:  # noqa: N801 - JAX's name
     differentiable again (Hessians through it work). Forward mode through a
     ``custom_vjp`` function raises :class:`~gpuchain.MissingRuleError`; use
     :func:`custom_jvp` for that.
+
+    Parameters
+    ----------
+    fun : callable
+        The function (positional Tensor arguments, one Tensor result).
     """
 
     def __init__(self, fun: Callable[..., Tensor]) -> None:
@@ -131,6 +136,11 @@ class custom_jvp:  # noqa: N801 - JAX's name
     (output, tangent_out)`` with ``defjvp`` (``tangents`` holds zeros for arguments
     without a tangent). The rule must be linear in the tangents; reverse mode is
     derived from it by transposing that linear map, so ``grad`` works too.
+
+    Parameters
+    ----------
+    fun : callable
+        The function (positional Tensor arguments, one Tensor result).
     """
 
     def __init__(self, fun: Callable[..., Tensor]) -> None:

@@ -309,7 +309,16 @@ def value_and_grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False
 
 def grad(f: Callable, argnums: Argnums = 0, has_aux: bool = False) -> Callable[..., Any]:
     """``f`` -> function returning the gradient of scalar ``f`` w.r.t. ``args[argnums]``
-    (see ``value_and_grad``); with ``has_aux`` it returns ``(gradient, aux)``."""
+    (see ``value_and_grad``); with ``has_aux`` it returns ``(gradient, aux)``.
+
+    Parameters
+    ----------
+    f : callable
+        A function of pytrees of floating arrays returning a one-element Tensor.
+    argnums : int or sequence of int
+        Which positional arguments to differentiate (a tuple of gradients for a sequence).
+    has_aux : bool
+        ``f`` returns ``(output, aux)``; ``aux`` is passed through."""
     vg = value_and_grad(f, argnums, has_aux)
 
     @functools.wraps(f)
@@ -341,6 +350,15 @@ def _cotangents(cotangent: Any, outs: Sequence[Tensor], out_def: TreeDef, fn: st
 
 def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(f(*primals), vjp_fn)`` (plus ``aux`` with ``has_aux``).
+
+    Parameters
+    ----------
+    f : callable
+        The function to differentiate.
+    *primals : pytrees of arrays or Tensors
+        Its positional arguments.
+    has_aux : bool
+        ``f`` returns ``(output, aux)``.
 
     ``vjp_fn(cotangent)``, with a cotangent of the output's structure and shapes, returns
     a tuple with one cotangent per primal (each of that primal's structure) and may be
@@ -560,6 +578,19 @@ def jacobian(f: Callable, x: Any = _MISSING, *, argnums: Argnums = 0,
     With ``batch_axis=0`` and a row-wise ``f`` (every input and output leaf has the same
     leading batch length B), the per-sample Jacobians, shape ``(B, *out_row, *in_row)``,
     without building the mostly-zero full Jacobian.
+
+    Parameters
+    ----------
+    f : callable
+        The function.
+    x : pytree, optional
+        Where to evaluate; omitted, the Jacobian function is returned.
+    argnums : int or sequence of int
+        Which positional arguments to differentiate.
+    chunk_size : int, optional
+        How many basis cotangents travel through the graph at once (bounds memory).
+    batch_axis : int, optional
+        0 for per-sample Jacobians of a row-wise ``f``.
     """
     if x is _MISSING:
         return lambda *args: _jacobian_rev(f, args, argnums, chunk_size, batch_axis)
@@ -603,7 +634,20 @@ def _jacobian_fwd(f: Callable, args: Sequence[Any], argnums: Argnums,
 def jacfwd(f: Callable, x: Any = _MISSING, *, argnums: Argnums = 0,
            chunk_size: int | None = None, batch_axis: int | None = None) -> Any:
     """Forward-mode Jacobian of ``f`` (same shapes, structure and options as
-    ``jacobian``)."""
+    ``jacobian``).
+
+    Parameters
+    ----------
+    f : callable
+        The function.
+    x : pytree, optional
+        Where to evaluate; omitted, the Jacobian function is returned.
+    argnums : int or sequence of int
+        Which positional arguments to differentiate.
+    chunk_size : int, optional
+        How many basis tangents travel through the function at once (bounds memory).
+    batch_axis : int, optional
+        0 for per-sample Jacobians of a row-wise ``f``."""
     if x is _MISSING:
         return lambda *args: _jacobian_fwd(f, args, argnums, chunk_size, batch_axis)
     return _jacobian_fwd(f, (x,), argnums, chunk_size, batch_axis)
@@ -616,6 +660,17 @@ def hessian(f: Callable, x: Any = _MISSING, *, argnums: Argnums = 0,
     For input leaves ``a`` and ``b`` the block has shape ``a.shape + b.shape``; with
     pytrees (or a sequence ``argnums``) the result nests two input-structured trees, as
     JAX's ``hessian``.
+
+    Parameters
+    ----------
+    f : callable
+        A scalar function.
+    x : pytree, optional
+        Where to evaluate; omitted, the Hessian function is returned.
+    argnums : int or sequence of int
+        Which positional arguments to differentiate.
+    chunk_size : int, optional
+        How many basis tangents travel at once (bounds memory).
     """
     g = grad(f, argnums)
     if x is _MISSING:

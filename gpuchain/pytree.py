@@ -22,7 +22,18 @@ _LEAF = "leaf"
 
 
 class TreeDef:
-    """The structure of a pytree with its leaves taken out (compare with ``==``)."""
+    """The structure of a pytree with its leaves taken out (compare with ``==``).
+
+    Parameters
+    ----------
+    kind : type or marker
+        The container type (tuple, list, dict, a named tuple class), None, or the leaf
+        marker.
+    meta : tuple or None
+        The sorted dict keys, for dicts.
+    children : tuple of TreeDef
+        The structures of the entries.
+    """
 
     __slots__ = ("kind", "meta", "children", "num_leaves")
 
@@ -139,7 +150,15 @@ def tree_structure(tree: Any) -> TreeDef:
 
 
 def check_same_structure(expected: TreeDef, got: TreeDef, what: str) -> None:
-    """Raise TreeStructureError naming ``what`` when two structures differ."""
+    """Raise TreeStructureError naming ``what`` when two structures differ.
+
+    Parameters
+    ----------
+    expected, got : TreeDef
+        The structures to compare.
+    what : str
+        What is being checked, for the message.
+    """
     if expected != got:
         raise TreeStructureError(f"{what}: expected a pytree of structure {expected!r}, got "
                                  f"{got!r}")

@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from gpuchain.nn.functional import ACTIVATIONS, cross_entropy, dense
+from gpuchain.nn._activations import ACTIVATIONS
+from gpuchain.nn.functional import cross_entropy, dense, layer_norm
 
 
 def _rows(Row):  # Row is passed in: op_table imports this module, not the other way
@@ -19,7 +20,13 @@ def _rows(Row):  # Row is passed in: op_table imports this module, not the other
         Row("cross_entropy", lambda x: cross_entropy(x, LABELS), _xent_ref, [((4, 3),)]),
         Row("cross_entropy", lambda x: cross_entropy(x, LABELS, reduction="none"),
             lambda x: np.log(np.exp(x).sum(-1)) - x[np.arange(4), LABELS], [((4, 5),)]),
+        Row("layer_norm", lambda x, w, b: layer_norm(x, x.shape[-1], w, b), _ln_ref,
+            [((4, 5), (5,), (5,)), ((2, 3, 4), (4,), (4,))]),
     ]
+
+
+def _ln_ref(x, w, b):
+    return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * w + b
 
 
 SIG = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731

@@ -64,6 +64,19 @@ class Primitive:
 
     Made by :func:`defop`; user code calls the public function built on it (for example
     ``gc.tanh``), not the primitive itself.
+
+    Parameters
+    ----------
+    name : str
+        The registry name.
+    forward : callable
+        ``forward(xp, *arrays, **params)``: the array code.
+    save : {"inputs", "output", "both", "none"}
+        What the derivative rules read.
+    residuals : bool
+        The forward returns ``(result, residuals)``.
+    broadcasts : bool
+        The inputs broadcast against each other.
     """
 
     __slots__ = ("name", "forward", "cuda_forward", "vjp_rule", "jvp_rule", "raw_vjp_rule",

@@ -31,7 +31,20 @@ def _check_reduction(op: str, reduction: str) -> None:
 
 
 def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """(pred - target)², averaged (mean), summed (sum) or per element (none)."""
+    """The squared error (pred - target)².
+
+    Parameters
+    ----------
+    pred, target : Tensor or array_like
+        Same shape.
+    reduction : {"mean", "sum", "none"}
+        Average, sum, or keep the per-element losses.
+
+    Returns
+    -------
+    Tensor
+        The loss (a scalar unless ``reduction="none"``).
+    """
     _check_reduction("mse_loss", reduction)
     pred, target = coerce_inputs((pred, target))
     if pred.shape != target.shape:
@@ -43,7 +56,25 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
 
 def binary_cross_entropy_with_logits(logits: Any, targets: Any,
                                      reduction: str = "mean") -> Tensor:
-    """-[t log σ(x) + (1 - t) log(1 - σ(x))] = softplus(x) - t·x, which never overflows."""
+    """Binary cross-entropy of ``logits`` against probabilities ``targets``.
+
+    -[t log σ(x) + (1 - t) log(1 - σ(x))], computed as softplus(x) - t·x, which never
+    overflows.
+
+    Parameters
+    ----------
+    logits : Tensor or array_like
+        Unnormalized log-odds x.
+    targets : Tensor or array_like
+        Targets t in [0, 1], the shape of ``logits``.
+    reduction : {"mean", "sum", "none"}
+        Average, sum, or keep the per-element losses.
+
+    Returns
+    -------
+    Tensor
+        The loss (a scalar unless ``reduction="none"``).
+    """
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     logits, targets = coerce_inputs((logits, targets))
     if logits.shape != targets.shape:
@@ -121,8 +152,22 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
 
 
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy of ``logits`` (batch, classes) against integer ``labels``
-    (batch,), fused into one op (stable log-sum-exp; the gradient is (softmax - onehot)·g)."""
+    """Softmax cross-entropy, fused into one op (stable log-sum-exp).
+
+    Parameters
+    ----------
+    logits : Tensor, shape (batch, classes)
+        Unnormalized scores.
+    labels : array_like of int, shape (batch,)
+        Class indices in [0, classes).
+    reduction : {"mean", "sum", "none"}
+        Average, sum, or keep the per-row losses.
+
+    Returns
+    -------
+    Tensor
+        The loss. Its gradient with respect to ``logits`` is (softmax - onehot)·g.
+    """
     _check_reduction("cross_entropy", reduction)
     logits, labels = coerce_inputs((logits, labels))
     desc = (f"logits {logits.dtype}{tuple(logits.shape)}, labels "

@@ -31,7 +31,15 @@ def neg_axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
 
 
 def const_like(value: Any, like: Tensor) -> Tensor:
-    """A constant (non-differentiable) tensor on ``like``'s device and dtype."""
+    """A constant (non-differentiable) tensor on ``like``'s device and dtype.
+
+    Parameters
+    ----------
+    value : array_like
+        The values.
+    like : Tensor
+        Gives the device and dtype.
+    """
     from gpuchain.backend import array_module_of
 
     xp = array_module_of(like.data)
