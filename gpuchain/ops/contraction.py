@@ -19,6 +19,7 @@ import numpy as np
 
 from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor
+from gpuchain.errors import ShapeError
 from gpuchain.ops._args import as_tensors, index, one_axis
 from gpuchain.ops._rules import lin
 
@@ -275,7 +276,7 @@ def _normalize_axes(axes: Any, a: Tensor, b: Tensor) -> tuple[list[int], list[in
     xb = [one_axis(i, b.ndim, "tensordot") + b.ndim for i in xb]
     for i, j in zip(xa, xb):
         if a.shape[i] != b.shape[j]:
-            raise ValueError(f"tensordot: contracted axes differ in length: a axis {i} "
+            raise ShapeError(f"tensordot: contracted axes differ in length: a axis {i} "
                              f"({a.shape[i]}) and b axis {j} ({b.shape[j]})")
     return xa, xb
 

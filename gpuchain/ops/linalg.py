@@ -15,6 +15,7 @@ import numpy as np
 from gpuchain.backend import array_module_of
 from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor
+from gpuchain.errors import ShapeError
 from gpuchain.ops._args import as_tensor, as_tensors, index, one_axis
 from gpuchain.ops._rules import const_like, lin
 
@@ -72,7 +73,7 @@ def matmul(x1: Any, x2: Any) -> Tensor:
         raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} "
                          f"and {b.shape}")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-        raise ValueError(f"matmul: contracted axes differ in length: shapes {a.shape} and "
+        raise ShapeError(f"matmul: contracted axes differ in length: shapes {a.shape} and "
                          f"{b.shape}")
     squeeze_rows = a.ndim == 1
     squeeze_cols = b.ndim == 1
