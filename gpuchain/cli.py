@@ -111,8 +111,9 @@ def _check_backend(name: str | None) -> None:
     if wanted == "cupy":
         reason = backend.cupy_unavailable_reason()
         if reason:
-            hint = ("install gpuchain[cuda13] or gpuchain[cuda12] on a CUDA machine, or use "
-                    "--backend numpy" if "import" in reason else "use --backend numpy")
+            fallback = "use --backend numpy" if name else "set GPUCHAIN_BACKEND=numpy"
+            hint = ("install gpuchain[cuda13] or gpuchain[cuda12] on a CUDA machine, or "
+                    + fallback if "import" in reason else fallback)
             raise UsageError(f"backend 'cupy' is unavailable: {reason} ({hint})")
 
 
@@ -122,23 +123,30 @@ def _info(args: argparse.Namespace) -> int:
     import gpuchain as gc
     from gpuchain import backend
 
-    _check_backend(None)
     print(f"gpuchain {gc.__version__}  python {platform.python_version()}  numpy {np.__version__}")
-    b = gc.get_backend()
-    print(f"backend: {b.name} ({backend.selection_note()})")
     reason = backend.cupy_unavailable_reason()
     print("cupy: usable" if not reason else f"cupy: not usable — {reason}")
+    try:
+        _check_backend(None)
+    except UsageError as exc:  # show the rest of the diagnosis, then fail as a usage error
+        problem: UsageError | None = exc
+        print("backend: none")
+    else:
+        problem = None
+        print(f"backend: {gc.get_backend().name} ({backend.selection_note()})")
     print(f"matmul precision: {gc.get_matmul_precision()}")
     try:
         from gpuchain.cuda.telemetry import device_info, telemetry_status
     except ImportError as exc:  # the CUDA package is optional in a trimmed install
         print(f"GPUs: unavailable ({exc})")
-        return 0
-    devices = device_info()
-    if not devices:
-        print(f"GPUs: {telemetry_status()}")
-    for d in devices:
-        print("GPU " + ", ".join(f"{k}={v}" for k, v in d.items()))
+    else:
+        devices = device_info()
+        if not devices:
+            print(f"GPUs: {telemetry_status()}")
+        for d in devices:
+            print("GPU " + ", ".join(f"{k}={v}" for k, v in d.items()))
+    if problem is not None:
+        raise problem
     return 0
 
 

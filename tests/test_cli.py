@@ -129,6 +129,22 @@ def test_bad_backend_environment_variable(command, capsys, monkeypatch):
     assert_usage_error(status, err, "GPUCHAIN_BACKEND='quantum'")
 
 
+def test_info_shows_the_diagnosis_then_fails_on_an_unusable_backend(capsys, monkeypatch):
+    reason = backend.cupy_unavailable_reason()
+    if not reason:
+        pytest.skip("CuPy is usable on this machine")
+    monkeypatch.setenv("GPUCHAIN_BACKEND", "cupy")
+    status, out, err = run_cli(["info"], capsys)
+    assert_usage_error(status, err, "backend 'cupy' is unavailable")
+    assert f"cupy: not usable — {reason}" in out and "backend: none" in out
+
+
+def test_info_reports_versions_and_backend(capsys):
+    status, out, err = run_cli(["info"], capsys)
+    assert status == 0, err
+    assert out.startswith(f"gpuchain {gc.__version__}") and "backend: numpy" in out
+
+
 def test_plot_without_matplotlib_is_a_usage_error(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     status, out, err = run_cli(["demo", *TINY, "--plot", str(tmp_path / "p.png")], capsys)
