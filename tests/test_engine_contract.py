@@ -279,3 +279,25 @@ def test_bad_backend_names_are_refused_clearly():
     proc = subprocess.run([sys.executable, "-c", "import gpuchain"], env=env,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "GPUCHAIN_BACKEND" in proc.stderr
+
+
+def test_recording_raises_the_young_gc_threshold_until_backward():
+    import gc as pygc
+
+    from gpuchain.engine import collector
+
+    before = pygc.get_threshold()
+    try:
+        pygc.set_threshold(700, 10, 10)
+        x = f64([1.0, 2.0]).requires_grad_()
+        y = (x * x).sum()
+        assert pygc.get_threshold() == (700 * collector.SCALE, 10, 10)
+        y.backward()
+        assert pygc.get_threshold() == (700, 10, 10)
+        # a threshold the user sets meanwhile is kept
+        y = (x * x).sum()
+        pygc.set_threshold(500, 10, 10)
+        y.backward()
+        assert pygc.get_threshold() == (500, 10, 10)
+    finally:
+        pygc.set_threshold(*before)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuchain.backend import array_module_of
+from gpuchain.engine import collector
 from gpuchain.engine.mode import set_grad_enabled, state
 from gpuchain.engine.op import AccumulateGrad, Node, check_finite, grad_node
 from gpuchain.engine.tensor import Tensor, as_array
@@ -144,6 +145,7 @@ def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: boo
     finally:
         if collector_was_on:
             gc.enable()
+        collector.restore_threshold()
 
 
 def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool,

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from gpuchain.backend import is_cupy_array
+from gpuchain.engine import collector
 from gpuchain.engine.mode import active_levels, state
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import (
@@ -412,6 +413,8 @@ def check_finite(op_name: str, phase: str, array: Any, site: str | None) -> None
 
 def _record(op: Primitive, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...],
             params: dict, out: Tensor, residuals: Any, site: str | None) -> None:
+    if collector._raised is None:
+        collector.raise_threshold()
     if len(inputs) == 1:
         edges: tuple[Any, ...] = (grad_node(inputs[0]),)
         a = arrays[0]
