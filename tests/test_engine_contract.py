@@ -301,3 +301,10 @@ def test_recording_raises_the_young_gc_threshold_until_backward():
         assert pygc.get_threshold() == (500, 10, 10)
     finally:
         pygc.set_threshold(*before)
+
+
+def test_arctan2_derivative_at_the_origin_is_zero():
+    assert gc.grad(lambda y: gc.arctan2(y, y))(f64(0.0)).item() == 0.0
+    g = gc.grad(lambda a, b: gc.arctan2(a, b), argnums=(0, 1))(f64(0.0), f64(0.0))
+    assert [t.item() for t in g] == [0.0, 0.0]
+    assert gc.jvp(lambda y: gc.arctan2(y, y), (f64(0.0),), (f64(1.0),))[1].item() == 0.0

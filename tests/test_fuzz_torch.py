@@ -60,10 +60,10 @@ axes                               NumPy (``axis``, ints or    ``dim``; an all-a
 ``cumprod`` with a zero factor     exact (finite) second       reverse over forward NaN;
                                    derivatives                 not drawn, tested against
                                                                the closed form instead
-``arctan2``/``hypot`` at (0, 0)    NaN in both modes (not      ``atan2``: VJP 0 but JVP
-                                   differentiable there)       NaN; ``hypot``: NaN; the
-                                                               programs keep the second
-                                                               operand positive
+``arctan2`` at (0, 0)               0 in both modes (as         ``atan2``: VJP 0 but JVP
+                                   abs'(0) = 0)                NaN; the programs keep the
+                                                               second operand positive
+``hypot`` at (0, 0)                NaN (not differentiable)    NaN
 ``logsumexp`` over zero elements   -inf; JVP 0 (a sum over     -inf; JVP NaN (0·inf inside
                                    no terms: exact)            its rule); the fixed
                                                                program expects gpuchain's

@@ -409,7 +409,10 @@ def arctan2_p(xp, a, b):
 
 @arctan2_p.deriv
 def _(a, b):
+    # at the origin, where the angle is undefined, the derivative is taken as 0 (as
+    # PyTorch's reverse mode does, and as abs'(0) = 0)
     r2 = a * a + b * b
+    r2 = where(r2.data == 0, 1, r2) if (r2.data == 0).any() else r2
     return b / r2, -a / r2
 
 
@@ -471,7 +474,7 @@ arccosh = unary(arccosh_p, "arccosh", "Inverse hyperbolic cosine, elementwise.",
 arctanh = unary(arctanh_p, "arctanh", "Inverse hyperbolic tangent, elementwise.",
                 "1/(1 - x**2)")
 arctan2 = binary(arctan2_p, "arctan2", "The angle of the point (x2, x1), elementwise "
-                 "(x1 is y, x2 is x).", "x2/(x1²+x2²) and -x1/(x1²+x2²)")
+                 "(x1 is y, x2 is x).", "x2/(x1²+x2²) and -x1/(x1²+x2²), 0 at the origin")
 hypot = binary(hypot_p, "hypot", "sqrt(x1**2 + x2**2), elementwise, without overflow.",
                "x1/hypot and x2/hypot")
 logaddexp = binary(logaddexp_p, "logaddexp", "log(exp(x1) + exp(x2)), elementwise, stably.",
