@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -54,6 +56,24 @@ def _own_doc(obj) -> str:
             and doc == (inspect.getdoc(type(obj)) or ""):
         return ""
     return doc.strip()
+
+
+def test_star_import_works_in_a_fresh_interpreter():
+    """Every name in ``__all__`` exists right after ``import`` (nothing relies on another
+    module having been imported first)."""
+    code = ("import importlib, sys\n"
+            "for name in sys.argv[1:]:\n"
+            "    try:\n"
+            "        m = importlib.import_module(name)\n"
+            "    except ModuleNotFoundError as e:\n"
+            "        if e.name == name: continue\n"
+            "        raise\n"
+            "    missing = [n for n in getattr(m, '__all__', []) if not hasattr(m, n)]\n"
+            "    assert not missing, f'{name}.__all__ names missing attributes: {missing}'\n"
+            "    exec(f'from {name} import *', {})\n")
+    proc = subprocess.run([sys.executable, "-c", code, *MODULES], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_the_public_api_is_large_enough_to_check():
