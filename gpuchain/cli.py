@@ -92,10 +92,20 @@ def _blas_threads(limit: int | None, argv: Sequence[str] | None) -> Iterator[Non
         env = os.environ | {k: str(limit) for k in _THREAD_VARS} | {_REEXEC_MARK: "1"}
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "gpuchain", *argv], env)
+        os.execve(sys.executable, [sys.executable, *_relaunch_command(), *argv], env)
     print(f"gpuchain demo: note: BLAS threads not pinned to {limit} (install threadpoolctl, "
           f"or set OMP_NUM_THREADS={limit} before starting Python)", file=sys.stderr)
     yield
+
+
+def _relaunch_command() -> list[str]:
+    """How to start this command again with the same gpuchain: the installed script
+    itself (its folder, not the working directory, goes first on ``sys.path``), or
+    ``-m gpuchain`` when it was started that way."""
+    script = sys.argv[0] if sys.argv else ""
+    if script and os.path.isfile(script) and not script.endswith("__main__.py"):
+        return [script]
+    return ["-m", "gpuchain"]
 
 
 # --- commands ------------------------------------------------------------------------------

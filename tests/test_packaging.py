@@ -167,7 +167,8 @@ def test_installed_wheel_runs_the_command_line_outside_the_checkout(built):
                              capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
     exe = env_dir / "bin" / "gpuchain"
-    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")
+             and not k.endswith("_NUM_THREADS")}
 
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(exe), *argv], cwd=home, capture_output=True, text=True,
@@ -178,6 +179,17 @@ def test_installed_wheel_runs_the_command_line_outside_the_checkout(built):
     where = subprocess.run([str(py), "-c", "import gpuchain; print(gpuchain.__file__)"],
                            cwd=home, capture_output=True, text=True, env=clean)
     assert str(env_dir) in where.stdout and str(ROOT) not in where.stdout
+    # without threadpoolctl (not in this venv) the demo re-runs itself to pin BLAS
+    # threads; the re-run must use the installed gpuchain, not a gpuchain/ folder that
+    # happens to be in the working directory
+    decoy = home / "project"
+    (decoy / "gpuchain").mkdir(parents=True)
+    (decoy / "gpuchain" / "__init__.py").write_text("raise ImportError('the decoy')\n")
+    demo = subprocess.run([str(exe), "demo", "--steps", "3", "--points", "30", "--width", "4",
+                           "--depth", "1"], cwd=decoy, capture_output=True, text=True,
+                          env=clean, timeout=300)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "final loss" in demo.stdout and "not pinned" not in demo.stderr
     bench = run("bench", "engine", "--quick", "--out", str(home / "results"))
     assert bench.returncode == 0, (bench.stdout[-2000:], bench.stderr[-3000:])
     assert "Traceback" not in bench.stderr
