@@ -24,7 +24,17 @@ _ERRORS = [name for name in dir(_errors) if name.endswith("Error")]
 globals().update({name: getattr(_errors, name) for name in _ERRORS})
 globals().update({name: getattr(_ops, name) for name in _ops.__all__})
 
-from gpuchain import extend, functional, linalg, nn, optim, pytree, random, testing  # noqa: E402  # noqa: E402, I001
+from gpuchain import (  # noqa: E402
+    data,
+    extend,
+    functional,
+    linalg,
+    nn,
+    optim,
+    pytree,
+    random,
+    testing,
+)
 from gpuchain.functional import (  # noqa: E402
     grad,
     hessian,
