@@ -334,3 +334,18 @@ def test_bounded_warmup_does_not_step_before_the_cross_check() -> None:
                            lambda: {"loss": np.float32(state["steps"])}, warmup_limit_s=5.0)
     _, checks = R.compare(_cfg(), "t", "case", [ref, compiled])
     assert [c.status for c in checks] == ["ok", "ok"], checks
+
+
+def test_a_crashing_suite_is_reported_and_the_others_still_run(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    from gpuchain.bench import jacobian
+
+    def run(cfg: R.Config) -> R.SuiteResult:
+        raise RuntimeError("CUDA error: an illegal memory access")
+
+    monkeypatch.setattr(jacobian, "run", run)
+    rc, data = _run(tmp_path, "jacobian", "engine")
+    assert rc == 1
+    bad = [c for c in data["checks"] if c["status"] != "ok"]
+    assert len(bad) == 1 and "illegal memory access" in bad[0]["detail"]
+    assert {r["suite"] for r in data["rows"]} == {"engine"}

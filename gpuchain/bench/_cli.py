@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -175,6 +176,11 @@ def _run(args: argparse.Namespace, threads: int) -> int:
         except R.SuiteSkipped as exc:
             skipped[name] = str(exc)
             R.say(cfg, f"suite {name} skipped: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken suite must not lose the others
+            traceback.print_exc()
+            checks.append(R.Check(name, "(whole suite)", "gpuchain", "error", None,
+                                  f"suite {name} raised {type(exc).__name__}: {exc}"[:500]))
             continue
         rows += res.rows
         checks += res.checks
