@@ -349,3 +349,16 @@ def test_a_crashing_suite_is_reported_and_the_others_still_run(tmp_path: Path,
     bad = [c for c in data["checks"] if c["status"] != "ok"]
     assert len(bad) == 1 and "illegal memory access" in bad[0]["detail"]
     assert {r["suite"] for r in data["rows"]} == {"engine"}
+
+
+def test_target_keeps_its_timings_when_the_gemm_share_fails(monkeypatch) -> None:
+    from gpuchain.bench import target
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no events")
+
+    monkeypatch.setattr(target, "gemm_share", broken)
+    res = target.run(_cfg(quick=True, peers=()))
+    assert [r.extra["precision"] for r in res.rows] == ["fp32", "tf32"]
+    assert all("no events" in r.extra["gemm_share_status"] for r in res.rows)
+    assert sum("GEMM share not measured" in n for n in res.notes) == 2
