@@ -16,8 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.rst"))
-PUBLIC_MODULES = ["gpuchain", "gpuchain.functional", "gpuchain.linalg", "gpuchain.pytree",
-                  "gpuchain.nn", "gpuchain.nn.functional", "gpuchain.optim",
+PUBLIC_MODULES = ["gpuchain", "gpuchain.functional", "gpuchain.linalg", "gpuchain.random",
+                  "gpuchain.pytree", "gpuchain.nn", "gpuchain.nn.functional", "gpuchain.optim",
                   "gpuchain.optim.lr_scheduler", "gpuchain.extend", "gpuchain.distributed",
                   "gpuchain.cuda", "gpuchain.testing", "gpuchain.plotting", "gpuchain.data",
                   "gpuchain.interop", "gpuchain.nn.torch_compat"]
