@@ -120,25 +120,44 @@ def _worker_mlp(batch: int, sizes: list[int], steps: int) -> list[dict[str, Any]
         mlp = MLP(sizes, activation="relu", seed=0, dtype=np.float32)
         model = dist.DataParallel(mlp) if wrap else mlp
         opt = Adam(model, lr=1e-3)
-        times, comm = [], []
-        for i in range(steps + 1):  # the first step allocates: not timed
-            dist.barrier()
-            before = group.comm_seconds
-            t0 = time.perf_counter()
+
+        def step(model: Any = model, opt: Any = opt) -> None:
             opt.zero_grad()
             (cross_entropy(model(xs), ys) * part.weight).backward()
             opt.step()
-            if i:
-                times.append(time.perf_counter() - t0)
-                comm.append(group.comm_seconds - before)
-        s = _summary(times)
+
+        times, cpu, comm = _timed_steps(step, steps, dist.barrier, lambda: group.comm_seconds)
         system = f"gpuchain DataParallel, {world} rank(s)" if wrap else "gpuchain, no wrapper"
-        row = {"case": _mlp_case(batch, sizes), "system": system, **s, "ranks": world,
-               "samples_per_s": batch / s["median"]}
+        row = _mlp_row(batch, sizes, system, world, times, cpu)
         if wrap:
             row["comm_fraction"] = statistics.median(c / t for c, t in zip(comm, times))
         rows.append(row)
     return rows
+
+
+def _timed_steps(step: Any, steps: int, barrier: Any, comm_seconds: Any
+                 ) -> tuple[list[float], list[float], list[float]]:
+    """Wall time, this process's CPU time and communication time of each step after a
+    first, untimed one (it allocates); the ranks start every step together."""
+    times, cpu, comm = [], [], []
+    for i in range(steps + 1):
+        barrier()
+        c0, p0, t0 = comm_seconds(), time.process_time(), time.perf_counter()
+        step()
+        if i:
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - p0)
+            comm.append(comm_seconds() - c0)
+    return times, cpu, comm
+
+
+def _mlp_row(batch: int, sizes: list[int], system: str, world: int, times: list[float],
+             cpu: list[float]) -> dict[str, Any]:
+    s = _summary(times)
+    # CPU time per step includes waiting in MPI (it polls); on a shared machine it is the
+    # steadier figure, since wall time also counts the other jobs' share of the cores
+    return {"case": _mlp_case(batch, sizes), "system": system, **s, "ranks": world,
+            "samples_per_s": batch / s["median"], "cpu_s_per_step": statistics.median(cpu)}
 
 
 def _mlp_case(batch: int, sizes: list[int]) -> str:
@@ -159,20 +178,16 @@ def _worker_mlp_torch(batch: int, sizes: list[int], steps: int, port: int
     model = DistributedDataParallel(torch.nn.Sequential(*layers[:-1]))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     xs, ys = torch.from_numpy(x), torch.from_numpy(y)
-    times = []
-    for i in range(steps + 1):
-        tdist.barrier()
-        t0 = time.perf_counter()
+
+    def step() -> None:
         opt.zero_grad(set_to_none=True)
         (torch.nn.functional.cross_entropy(model(xs), ys) * part.weight).backward()
         opt.step()
-        if i:
-            times.append(time.perf_counter() - t0)
+
+    times, cpu, _ = _timed_steps(step, steps, tdist.barrier, lambda: 0.0)
     tdist.destroy_process_group()
-    s = _summary(times)
-    return [{"case": _mlp_case(batch, sizes),
-             "system": f"torch {torch.__version__} DDP gloo, {world} rank(s)", **s,
-             "ranks": world, "samples_per_s": batch / s["median"]}]
+    return [_mlp_row(batch, sizes, f"torch {torch.__version__} DDP gloo, {world} rank(s)",
+                     world, times, cpu)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -108,6 +108,8 @@ def _markdown(env: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             extra.append(f"algbw {r['algbw_GBps']:.2f} GB/s, busbw {r['busbw_GBps']:.2f} GB/s")
         if "samples_per_s" in r:
             extra.append(f"{r['samples_per_s']:.0f} samples/s")
+        if "cpu_s_per_step" in r:
+            extra.append(f"CPU {r['cpu_s_per_step'] * 1e3:.0f} ms/step/rank")
         if "comm_fraction" in r:
             extra.append(f"{r['comm_fraction']:.1%} of the step in communication")
         lines.append(f"| {r['case']} | {r['system']} | {r['median'] * 1e3:.3f} ms | "
