@@ -1,6 +1,6 @@
 """The activations the fused dense op accepts: the names of GC_ACTIVATION_TABLE in
 kernels/common.cuh (the CUDA structs), each defined once as the elementwise primitive of
-the same name in :mod:`gpuchain.ops.activations` (forward and derivative).
+the same name (registered in :mod:`gpuchain.ops.activations`: forward and derivative).
 
 Dense uses that primitive on its NumPy paths and its composed (differentiable) path, and
 the CUDA struct on CuPy. An activation whose primitive saves its output takes its
@@ -14,14 +14,15 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import gpuchain.ops.activations  # noqa: F401  (registers the activation primitives)
 from gpuchain.cuda.loader import activation_table
-from gpuchain.engine.op import Primitive
-from gpuchain.ops.activations import PRIMITIVES
+from gpuchain.engine.op import REGISTRY, Primitive
 
 _TABLE = activation_table()
 ACTIVATIONS: tuple[str, ...] = tuple(name for name, _, _ in _TABLE)
 SAVES_OUTPUT: frozenset[str] = frozenset(name for name, _, saves in _TABLE if saves)
-_PRIMITIVES: dict[str, Primitive] = {name: PRIMITIVES[name] for name in ACTIVATIONS
+# each CUDA activation is the primitive registered under the same name
+_PRIMITIVES: dict[str, Primitive] = {name: REGISTRY[name] for name in ACTIVATIONS
                                      if name != "identity"}
 _TAKES_SLOPE = frozenset(name for name, p in _PRIMITIVES.items()
                          if "slope" in inspect.signature(p.forward).parameters)

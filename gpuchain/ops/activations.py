@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from gpuchain.backend import array_module_of
-from gpuchain.engine.op import Primitive, defop
+from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor
 from gpuchain.ops._public import as_tensor, unary
 from gpuchain.ops._rules import const_like
@@ -168,12 +168,3 @@ def leaky_relu(x: Any, slope: float = 0.01) -> Tensor:
     if not slope >= 0:
         raise ValueError(f"leaky_relu: slope must be >= 0, got {slope}")
     return leaky_relu_p(as_tensor(x), slope=slope)
-
-
-# The activation primitives by name: the fused dense layer takes those that also have a
-# CUDA struct in GC_ACTIVATION_TABLE (see gpuchain.nn._activations).
-PRIMITIVES: dict[str, Primitive] = {
-    "relu": relu_p, "leaky_relu": leaky_relu_p, "sigmoid": sigmoid_p, "tanh": tanh_p,
-    "gelu": gelu_p, "gelu_tanh": gelu_tanh_p, "silu": silu_p, "softplus": softplus_p,
-    "elu": elu_p,
-}
