@@ -3,10 +3,10 @@
 (also ``python -m gpuchain.bench`` and, in a source checkout, ``python -m benchmarks``;
 ``--suite NAME ...`` works too.)
 
-Runs the named suites (default: all) and writes ``results.json``, ``results.md`` and
-``results.png`` under ``benchmarks/results/<machine>-<date>/`` in a source checkout, else
-``./benchmark-results/<machine>-<date>/`` (or ``--out``). Exit status 1 when any
-cross-check failed, 2 on a usage or backend error.
+Runs the named suites (default: all but distributed) and writes ``results.json``,
+``results.md`` and ``results.png`` under ``benchmarks/results/<machine>-<date>/`` in a
+source checkout, else ``./benchmark-results/<machine>-<date>/`` (or ``--out``). Exit
+status 1 when any cross-check failed, 2 on a usage or backend error.
 """
 
 from __future__ import annotations
