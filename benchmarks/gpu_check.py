@@ -46,7 +46,7 @@ CUPY_KERNELS_PER_OP_CASE = 0.5  # distinct CuPy kernels an op-table case first b
 PER_GPUCHAIN_BUILD_S = 0.04  # one template instantiation of gpuchain's kernels (NVRTC)
 FIXED_S = {"env": 20, "compile": 5, "pytest": 25, "bandwidth": 25, "target": 150,
            "pack": 5}
-TARGET_NOTE = ("target: 2 precisions x (gpuchain, torch eager, JAX ~25 s) + torch.compile "
+TARGET_NOTE = ("target: 2 precisions x (gpuchain, torch eager ~25 s) + torch.compile "
                "warm-up (bounded by --compile-limit, reported apart)")
 
 

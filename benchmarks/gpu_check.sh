@@ -28,7 +28,7 @@
 #              4 shapes, CUDA events, ~25 s) and the target train step
 #              (batch 8192, 4x4096 relu, Adam, TF32 off and on; gpuchain,
 #              torch eager, torch.compile with warm-up bounded at 60 s
-#              and reported apart, JAX; GEMM share; ~150 s)
+#              and reported apart; GEMM share; ~150 s)
 #   pack       tarball of the CuPy kernel cache (reused with --cache)       5 s    15 s
 #   total                                                                  365 s   480 s
 #
@@ -183,7 +183,8 @@ if [ "${#SUITES[@]}" = 0 ]; then
   [ -f "$PREV/results.png" ] && cp "$PREV/results.png" "$WORK/"
   skip bench 175 "every cross-check agreed in the previous run (its results kept)"
 else
-  BENCH=(--out "$WORK/bench" --no-progress --compile-limit 60)
+  # PyTorch is the target's peer here (JAX's compile would cost ~40 s of the cap)
+  BENCH=(--out "$WORK/bench" --no-progress --compile-limit 60 --peers torch)
   if [ "$GPU" = 1 ]; then BENCH+=(--backend cupy); else BENCH+=(--backend numpy --quick); fi
   DETAIL="${SUITES[*]}$([ "$GPU" = 0 ] && echo ' (no GPU: target at CPU scale, bandwidth skipped)')" \
     step bench 195 175 "$PY" -m gpuchain.bench "${SUITES[@]}" "${BENCH[@]}"

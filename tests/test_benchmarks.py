@@ -362,3 +362,19 @@ def test_target_keeps_its_timings_when_the_gemm_share_fails(monkeypatch) -> None
     assert [r.extra["precision"] for r in res.rows] == ["fp32", "tf32"]
     assert all("no events" in r.extra["gemm_share_status"] for r in res.rows)
     assert sum("GEMM share not measured" in n for n in res.notes) == 2
+
+
+def test_an_interrupted_run_still_writes_what_it_measured(tmp_path: Path, monkeypatch) -> None:
+    from gpuchain.bench import jacobian
+
+    def run(cfg: R.Config) -> R.SuiteResult:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jacobian, "run", run)
+    rc = main(["engine", "jacobian", "bandwidth", "--quick", "--repeats", "1", "--out",
+               str(tmp_path), *QUIET])
+    assert rc == 130
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert {r["suite"] for r in data["rows"]} == {"engine"}
+    assert set(data["skipped"]) == {"jacobian", "bandwidth"}
+    assert "interrupted" in data["skipped"]["jacobian"]

@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run benchmark suites; ``argv`` as on the command line (without the program name).
 
     Returns the exit status: 0 when every cross-check agreed, 1 when one failed, 2 on a
-    usage or backend error.
+    usage or backend error, 130 when interrupted (what was measured is still written).
     """
     argv = list(argv) if argv is not None else sys.argv[1:]
     if argv[:1] == ["--"]:  # `gpuchain bench -- --quick` passes the separator through
@@ -167,6 +167,7 @@ def _run(args: argparse.Namespace, threads: int) -> int:
         torch.set_num_threads(threads)
     names = list(dict.fromkeys(args.suites + args.suite)) or list(DEFAULT_SUITES)
     rows, checks, notes, skipped = [], [], [], {}
+    interrupted = False
     t0 = time.perf_counter()
     for i, name in enumerate(names, 1):
         R.say(cfg, f"suite {i}/{len(names)}: {name}")
@@ -177,6 +178,11 @@ def _run(args: argparse.Namespace, threads: int) -> int:
             skipped[name] = str(exc)
             R.say(cfg, f"suite {name} skipped: {exc}")
             continue
+        except KeyboardInterrupt:  # e.g. a time cap's SIGINT: keep what is measured
+            for rest in names[i - 1:]:
+                skipped[rest] = "interrupted (SIGINT) before it finished"
+            interrupted = True
+            break
         except Exception as exc:  # noqa: BLE001 - one broken suite must not lose the others
             traceback.print_exc()
             checks.append(R.Check(name, "(whole suite)", "gpuchain", "error", None,
@@ -201,4 +207,4 @@ def _run(args: argparse.Namespace, threads: int) -> int:
         print(f"CROSS-CHECK {c.status.upper()}: {c.suite}/{c.case} {c.system}: {c.detail}",
               file=sys.stderr)
     print(f"results written to {folder}  ({env['elapsed_s']} s)")
-    return 1 if failed else 0
+    return 130 if interrupted else (1 if failed else 0)

@@ -230,6 +230,10 @@ def run(cfg: Config) -> SuiteResult:
     for mode in PRECISIONS:
         try:
             _case(cfg, res, mode, batch, sizes)
+        except KeyboardInterrupt:  # a time cap: return the precision already measured
+            res.checks.append(Check(SUITE, f"TF32 {mode}", "gpuchain", "error", None,
+                                    "interrupted (SIGINT) before this precision finished"))
+            break
         except Exception as exc:  # noqa: BLE001
             res.checks.append(Check(SUITE, f"TF32 {mode}", "gpuchain", "error", None,
                                     f"{type(exc).__name__}: {exc}"[:500]))
