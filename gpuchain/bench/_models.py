@@ -24,6 +24,7 @@ def make_weights(sizes: Sequence[int], seed: int = 0) -> list[np.ndarray]:
 
 
 def make_batch(sizes: Sequence[int], batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A float32 batch ``x`` and float32 regression targets ``y`` (fixed seed)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
     y = rng.standard_normal((batch, sizes[-1])).astype(np.float32)
@@ -82,6 +83,7 @@ def gpuchain_step(params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray,
 
 def torch_step(params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, activation: str,
                device: str = "cpu", compile: bool = False) -> StepFn:  # noqa: A002
+    """The same forward + MSE + backward in PyTorch (optionally torch.compile) on ``device``."""
     import torch
 
     ps = [torch.tensor(p, device=device, requires_grad=True) for p in params]
@@ -105,6 +107,7 @@ def torch_step(params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, activ
 
 def jax_step(params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, activation: str
              ) -> StepFn:
+    """The same forward + MSE + backward in JAX, jitted ``value_and_grad``."""
     import jax
     import jax.numpy as jnp
 

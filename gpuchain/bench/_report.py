@@ -143,6 +143,7 @@ def fmt_bytes(n: float) -> str:
 
 
 def fmt_value(value: float, metric: str) -> str:
+    """A value as bytes (metric "bytes") or as a time."""
     return fmt_bytes(value) if metric == "bytes" else fmt_time(value)
 
 

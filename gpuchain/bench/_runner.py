@@ -65,6 +65,7 @@ class Config:
 
     @property
     def on_gpu(self) -> bool:
+        """True on the CuPy backend."""
         return self.backend == "cupy"
 
 
@@ -88,6 +89,7 @@ class Progress:
         self.stream.flush()
 
     def done(self) -> None:
+        """End the status line (a newline on a terminal)."""
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
@@ -193,6 +195,7 @@ class Row:
 
     @property
     def per_unit(self) -> float:
+        """The median divided by ``per`` (e.g. per op)."""
         return self.median / self.per
 
 
@@ -217,6 +220,7 @@ class SuiteResult:
     notes: list[str] = field(default_factory=list)
 
     def add(self, result: tuple[list[Row], list[Check]]) -> None:
+        """Append the rows and checks that :func:`compare` returned."""
         self.rows.extend(result[0])
         self.checks.extend(result[1])
 

@@ -27,6 +27,7 @@ SUITE = "bandwidth"
 
 
 def shapes(cfg: Config) -> list[tuple[int, int]]:
+    """(rows, columns) of the cases: one with --quick, else four up to 8192 x 8192."""
     if cfg.quick:
         return [(4096, 1024)]
     return [(4096, 1024), (16384, 4096), (65536, 1024), (8192, 8192)]
@@ -46,6 +47,7 @@ def _check(g, saved, dz, db) -> float:  # type: ignore[no-untyped-def]
 
 
 def run(cfg: Config) -> SuiteResult:
+    """Cross-check the kernel against CuPy, then time it and the copy (GPU only)."""
     if not cfg.on_gpu:
         raise SuiteSkipped("needs a CUDA GPU: run with --backend cupy (docker/Dockerfile.cuda)")
     import cupy

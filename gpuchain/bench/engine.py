@@ -45,6 +45,7 @@ def gpuchain_chain(n_ops: int, x0: np.ndarray) -> tuple[Any, Any]:
 
 
 def torch_chain(n_ops: int, x0: Any) -> tuple[Any, Any]:
+    """The same chain in PyTorch eager; returns (output sum, gradient)."""
     import torch
 
     x = x0.detach().requires_grad_(True)
@@ -57,6 +58,7 @@ def torch_chain(n_ops: int, x0: Any) -> tuple[Any, Any]:
 
 
 def contenders(cfg: Config, n_ops: int) -> list[Contender]:
+    """gpuchain and PyTorch eager over one chain length."""
     import gpuchain as gc
 
     x0 = _input()
@@ -82,6 +84,7 @@ def contenders(cfg: Config, n_ops: int) -> list[Contender]:
 
 
 def run(cfg: Config) -> SuiteResult:
+    """A 1,000-op chain and a long one (100,000 ops; 10,000 with --quick)."""
     res = SuiteResult()
     long_chain = 10_000 if cfg.quick else 100_000
     for n_ops, repeats in ((1_000, cfg.repeats), (long_chain, 1 if cfg.quick else 3)):

@@ -48,6 +48,7 @@ def _values_of(step: StepFn) -> Callable[[], dict[str, Any]]:
 
 def contenders(cfg: Config, sizes: tuple[int, ...], batch: int, activation: str
                ) -> list[Contender]:
+    """gpuchain fused and composed, PyTorch (eager; compile on a GPU) and JAX."""
     params = make_weights(sizes)
     x, y = make_batch(sizes, batch)
     out = []
@@ -70,6 +71,7 @@ def contenders(cfg: Config, sizes: tuple[int, ...], batch: int, activation: str
 
 
 def run(cfg: Config) -> SuiteResult:
+    """relu and gelu at each size of :func:`configs`."""
     res = SuiteResult()
     for sizes, batch in configs(cfg):
         for activation in ("relu", "gelu"):

@@ -64,6 +64,7 @@ def _jax(params: list[np.ndarray], mode: str, batched: bool) -> Callable[[Any], 
 
 def contenders(cfg: Config, params: list[np.ndarray], x: np.ndarray, mode: str,
                batched: bool) -> list[Contender]:
+    """gpuchain, torch.func and JAX for one mode (rev/fwd), batched or not."""
     import gpuchain as gc
 
     names = {"rev": ("gpuchain jacobian", "torch.func jacrev", "jax jacrev (jit)"),
@@ -91,6 +92,7 @@ def contenders(cfg: Config, params: list[np.ndarray], x: np.ndarray, mode: str,
 
 
 def run(cfg: Config) -> SuiteResult:
+    """One-sample and per-sample Jacobians, reverse and forward mode."""
     res = SuiteResult()
     params = make_weights(SIZES)
     rng = np.random.default_rng(1)
