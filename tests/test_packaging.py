@@ -92,8 +92,7 @@ def _copy_tree(dest: Path) -> Path:
 
 def _build(kind: str, source: Path, out: Path) -> Path:
     """Build a wheel or sdist with the setuptools in this environment (no download)."""
-    import setuptools
-
+    setuptools = pytest.importorskip("setuptools", reason="building needs setuptools")
     if tuple(int(p) for p in setuptools.__version__.split(".")[:2]) < (77, 0):
         pytest.skip(f"setuptools {setuptools.__version__} here; the build needs >= 77")
     code = ("import sys, setuptools.build_meta as b; "
