@@ -141,3 +141,28 @@ def test_header_budget_matches_the_repository_counts(tmp_path: Path) -> None:
     assert sum(cap for _, cap in rows.values()) == int(total.group(2)) <= 8 * 60
     assert sum(est for est, _ in rows.values()) == int(total.group(1))
     assert counts["estimate_total_s"] <= 8 * 60
+
+
+def test_quick_rerun_runs_only_the_cases_that_failed(first_run: Path, tmp_path: Path) -> None:
+    prev = tmp_path / "prev"
+    shutil.copytree(first_run, prev)
+    failed = ("tests/gpu/test_training_parity.py::"
+              "test_out_of_memory_leaves_model_and_optimizer_unchanged")
+    cls, name = failed.split("::")
+    (prev / "pytest.xml").write_text(
+        '<testsuites><testsuite tests="1" failures="1" errors="0" skipped="0">'
+        f'<testcase classname="{cls[:-3].replace("/", ".")}" name="{name}">'
+        '<failure message="planted"/></testcase></testsuite></testsuites>')
+    record = json.loads((prev / "check.json").read_text())
+    for s in record["steps"]:
+        s["status"] = "failed" if s["step"] == "pytest" else s["status"]
+    (prev / "check.json").write_text(json.dumps(record))
+    out = tmp_path / "again"
+    proc = _check(out, "--quick", "--previous", str(prev))
+    assert (out / "check.json").is_file(), proc.stdout + proc.stderr
+    log = (out / "check.log").read_text()
+    # the planted failure runs again, with the cases the XML never reported (here the GPU
+    # cases collected beside the CPU tests); none of the cases it reported as passed
+    rerun = next(line for line in log.splitlines() if "step pytest (" in line)
+    assert failed in rerun and "tests/gpu/test_kernels.py" not in rerun
+    assert _steps(out)["pytest"] == "skipped"  # no GPU here
