@@ -253,7 +253,7 @@ def _node(op: Primitive, residuals: Any, edges: tuple[Any, ...], shapes: tuple[A
           dtypes: tuple[Any, ...]) -> Node:
     """A recorded node that saves nothing (its rule reads only ``residuals``)."""
     return Node(op, {}, edges, shapes, dtypes, inputs=None, out_data=None,
-                residuals=residuals, versions=None, created_at=None)
+                residuals=residuals, recorded_at=None, created_at=None)
 
 
 @_GRAD_READY.vjp

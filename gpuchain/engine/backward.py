@@ -13,6 +13,7 @@ from typing import Any
 
 from gpuchain.backend import array_module_of
 from gpuchain.engine import collector
+from gpuchain.engine import tensor as _tensor_module
 from gpuchain.engine.mode import set_grad_enabled, state
 from gpuchain.engine.op import AccumulateGrad, Node, check_finite, grad_node
 from gpuchain.engine.tensor import Tensor, as_array
@@ -87,13 +88,13 @@ def _freed_error(node: Node) -> RuntimeError:
 
 
 def _check_versions(node: Node) -> None:
-    for i, (t, version) in enumerate(zip(node.inputs, node.versions)):
-        if t._version != version:
+    for i, t in enumerate(node.inputs):
+        if t._version > node.recorded_at:
             raise RuntimeError(
                 f"backward through op '{node.op.name}': its input {i} ({t.dtype} "
-                f"{tuple(t.shape)}) was modified in place after the op saved it (version "
-                f"{t._version}, saved at version {version}); the gradient would be wrong. "
-                "Clone the tensor before changing it, or change it after backward.")
+                f"{tuple(t.shape)}) was modified in place after the op saved it; the "
+                "gradient would be wrong. Clone the tensor before changing it, or change "
+                "it after backward.")
 
 
 def _apply_rule(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...]:
@@ -102,7 +103,7 @@ def _apply_rule(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...
     op = node.op
     if node.freed:
         raise _freed_error(node)
-    if node.versions is not None:
+    if node.recorded_at is not None and _tensor_module._clock > node.recorded_at:
         _check_versions(node)
     if raw_ok and op.raw_vjp_rule is not None:
         raw = op.raw_vjp_rule(node, g.data)

@@ -24,6 +24,7 @@ import numpy as np
 
 from gpuchain.backend import array_module_of, is_cupy_array
 from gpuchain.engine.mode import state
+from gpuchain.engine.tensor import bump_version
 from gpuchain.errors import DeviceMismatchError, DTypeError, ShapeError
 
 __all__ = ["copy_", "fill_", "iadd", "idiv", "imul", "isub", "setitem", "zero_"]
@@ -78,7 +79,7 @@ def _operand(t: Any, value: Any, what: str) -> Any:
 
 def _bump(t: Any) -> None:
     if hasattr(t, "_version"):
-        t._version += 1
+        bump_version(t)
 
 
 def _augmented(t: Any, value: Any, symbol: str) -> Any:

@@ -44,6 +44,7 @@ import numpy as np
 
 from gpuchain.backend import is_cupy_array
 from gpuchain.engine import collector
+from gpuchain.engine import tensor as _tensor_module
 from gpuchain.engine.mode import active_levels, state
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import (
@@ -171,11 +172,40 @@ def defop(name: str, *, save: str = "inputs", residuals: bool = False,
 # --- rules from partial derivatives ------------------------------------------------------
 
 def _times(g: Tensor, partial: Any) -> Tensor | None:
-    if partial is None:
-        return None
     if type(partial) is int:
         return g if partial == 1 else -g if partial == -1 else g * partial
-    return g * partial
+    return None if partial is None else g * partial
+
+
+def _partials_caller(rule: Callable[..., Any], save: str, takes_wrt: bool,
+                     takes_params: bool) -> Callable[[Any, tuple[bool, ...]], Any]:
+    """``(ctx, wrt) -> partials``: the deriv rule called with what ``save`` names, chosen
+    once at definition time (this runs for every backward and forward step of the op)."""
+    if not takes_wrt and not takes_params:
+        if save == "output":
+            return lambda ctx, wrt: rule(ctx.out)
+        if save == "inputs":
+            return lambda ctx, wrt: rule(*ctx.inputs)
+        if save == "both":
+            return lambda ctx, wrt: rule(ctx.out, *ctx.inputs)
+        return lambda ctx, wrt: rule()
+
+    def saved(ctx: Any) -> tuple:
+        if save == "output":
+            return (ctx.out,)
+        if save == "inputs":
+            return tuple(ctx.inputs)
+        if save == "both":
+            return (ctx.out, *ctx.inputs)
+        return ()
+
+    def call(ctx: Any, wrt: tuple[bool, ...]) -> Any:
+        kwargs = ctx.params if takes_params else {}
+        if takes_wrt:
+            return rule(*saved(ctx), wrt=wrt, **kwargs)
+        return rule(*saved(ctx), **kwargs)
+
+    return call
 
 
 def _rules_from_partials(op: Primitive, rule: Callable[..., Any]
@@ -185,30 +215,23 @@ def _rules_from_partials(op: Primitive, rule: Callable[..., Any]
     takes_params = any(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD)
                        for n, p in signature.items() if n != "wrt")
     op.deriv_params = takes_params
-    save = op.save
-
-    def partials(ctx: Any, wrt: tuple[bool, ...]) -> Any:
-        if save == "output":
-            args: tuple = (ctx.out,)
-        elif save == "inputs":
-            args = tuple(ctx.inputs)
-        elif save == "both":
-            args = (ctx.out, *ctx.inputs)
-        else:
-            args = ()
-        kwargs = ctx.params if takes_params else {}
-        return rule(*args, wrt=wrt, **kwargs) if takes_wrt else rule(*args, **kwargs)
+    partials = _partials_caller(rule, op.save, takes_wrt, takes_params)
+    one = (True,)
 
     def vjp_rule(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        n = len(ctx.in_shapes)
-        if n == 1:
-            return (_times(g, partials(ctx, (True,))),)
-        wrt = tuple([ctx.needs_grad(i) for i in range(n)])
+        edges = ctx.edges
+        if len(edges) == 1:
+            return (_times(g, partials(ctx, one)),)
+        if len(edges) == 2:
+            wrt = (edges[0] is not None, edges[1] is not None)
+            d0, d1 = partials(ctx, wrt)
+            return (_times(g, d0) if wrt[0] else None), (_times(g, d1) if wrt[1] else None)
+        wrt = tuple([e is not None for e in edges])
         return tuple([_times(g, d) if w else None for d, w in zip(partials(ctx, wrt), wrt)])
 
     def jvp_rule(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
         if len(tangents) == 1:
-            return _times(tangents[0], partials(ctx, (True,)))
+            return _times(tangents[0], partials(ctx, one))
         wrt = tuple([t is not None for t in tangents])
         total = None
         for t, d in zip(tangents, partials(ctx, wrt)):
@@ -245,19 +268,20 @@ class Node:
         access, so a node never forms a reference cycle with its own output).
     residuals : Any
         Extra values the forward returned for the rules.
-    versions : tuple of int or None
-        The saved inputs' version counters at record time (in-place changes are caught).
+    recorded_at : int or None
+        The mutation clock when the inputs were saved (None when none are): an input
+        changed in place later carries a larger version, and backward refuses it.
     created_at : str or None
         Where the op was applied (recorded inside ``gc.detect_anomaly()``).
     """
 
     __slots__ = ("op", "params", "edges", "inputs", "residuals", "in_shapes", "in_dtypes",
-                 "_out_data", "_out_fw", "versions", "freed", "created_at", "__weakref__")
+                 "_out_data", "_out_fw", "recorded_at", "freed", "created_at", "__weakref__")
 
     def __init__(self, op: Primitive, params: dict[str, Any], edges: tuple[Any, ...],
                  in_shapes: tuple[tuple[int, ...], ...], in_dtypes: tuple[Any, ...],
                  inputs: tuple[Tensor, ...] | None, out_data: Any, residuals: Any,
-                 versions: tuple[int, ...] | None, created_at: str | None) -> None:
+                 recorded_at: int | None, created_at: str | None) -> None:
         self.op = op
         self.params = params
         self.edges = edges
@@ -267,7 +291,7 @@ class Node:
         self._out_data = out_data
         self._out_fw = None
         self.residuals = residuals
-        self.versions = versions
+        self.recorded_at = recorded_at
         self.freed = False
         self.created_at = created_at
 
@@ -416,10 +440,18 @@ def _record(op: Primitive, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...],
     if collector._raised is None:
         collector.raise_threshold()
     if len(inputs) == 1:
-        edges: tuple[Any, ...] = (grad_node(inputs[0]),)
+        x = inputs[0]
+        edges: tuple[Any, ...] = (x._node or x._acc or grad_node(x),)
         a = arrays[0]
         in_shapes: tuple = (a.shape,)
         in_dtypes: tuple = (a.dtype,)
+    elif len(inputs) == 2:
+        x, y = inputs
+        edges = ((x._node or x._acc or grad_node(x)) if x.requires_grad else None,
+                 (y._node or y._acc or grad_node(y)) if y.requires_grad else None)
+        a, b = arrays
+        in_shapes = (a.shape, b.shape)
+        in_dtypes = (a.dtype, b.dtype)
     else:
         edges = tuple([grad_node(t) if t.requires_grad else None for t in inputs])
         in_shapes = tuple([a.shape for a in arrays])
@@ -429,9 +461,7 @@ def _record(op: Primitive, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...],
     out._node = Node(op, params, edges, in_shapes, in_dtypes,
                      inputs if saves_inputs else None,
                      out.data if save == "output" or save == "both" else None,
-                     residuals,
-                     tuple([t._version for t in inputs]) if saves_inputs else None,
-                     site)
+                     residuals, _tensor_module._clock if saves_inputs else None, site)
     out.requires_grad = True
 
 

@@ -20,21 +20,28 @@ from gpuchain.backend import (
     is_cupy_array,
     move_array,
 )
-from gpuchain.engine import inplace
 from gpuchain.errors import DTypeError, ShapeError
 
 
-class _LazyOps:
-    """Stands in for :mod:`gpuchain.ops` until its first use, then replaces itself."""
+class _Lazy:
+    """Stands in for a module of the ops layer until its first use, then replaces itself
+    (the engine does not import the ops layer at import time)."""
+
+    def __init__(self, global_name: str, module: str) -> None:
+        self._names = (global_name, module)
 
     def __getattr__(self, name: str) -> Any:
-        from gpuchain import ops
+        import importlib
 
-        globals()["_ops"] = ops
-        return getattr(ops, name)
+        global_name, module = self._names
+        mod = importlib.import_module(module)
+        globals()[global_name] = mod
+        return getattr(mod, name)
 
 
-_ops: Any = _LazyOps()
+_ops: Any = _Lazy("_ops", "gpuchain.ops")
+_ew: Any = _Lazy("_ew", "gpuchain.ops.elementwise")  # the operators' primitives
+_inplace: Any = _Lazy("_inplace", "gpuchain.engine.inplace")
 
 
 def _shape_args(args: tuple[Any, ...]) -> Any:
@@ -259,32 +266,32 @@ class Tensor:
     def __setitem__(self, index: Any, value: Any) -> None:
         """``t[index] = value`` in place (leaves under ``no_grad``, or tensors that need no
         grad); see :mod:`gpuchain.engine.inplace`."""
-        inplace.setitem(self, index, value)
+        _inplace.setitem(self, index, value)
 
     # --- in-place updates (PyTorch's rules; each bumps the version counter) --------------
     def __iadd__(self, other: Any) -> Tensor:
-        return inplace.iadd(self, other)
+        return _inplace.iadd(self, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return inplace.isub(self, other)
+        return _inplace.isub(self, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return inplace.imul(self, other)
+        return _inplace.imul(self, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return inplace.idiv(self, other)
+        return _inplace.idiv(self, other)
 
     def zero_(self) -> Tensor:
         """Set every element to 0 in place and return the tensor."""
-        return inplace.zero_(self)
+        return _inplace.zero_(self)
 
     def fill_(self, value: Any) -> Tensor:
         """Set every element to ``value`` in place and return the tensor."""
-        return inplace.fill_(self, value)
+        return _inplace.fill_(self, value)
 
     def copy_(self, src: Any) -> Tensor:
         """Copy ``src`` (broadcast to this shape) into this tensor in place."""
-        return inplace.copy_(self, src)
+        return _inplace.copy_(self, src)
 
     # --- interchange ------------------------------------------------------------------
     def __dlpack__(self, *, stream: Any = None, max_version: Any = None,
@@ -303,28 +310,28 @@ class Tensor:
 
     # --- arithmetic -------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
+        return _ew.add_p(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _ops.add(other, self)
+        return _ew.add_p(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _ops.subtract(self, other)
+        return _ew.sub_p(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _ops.subtract(other, self)
+        return _ew.sub_p(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _ops.multiply(self, other)
+        return _ew.mul_p(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _ops.multiply(other, self)
+        return _ew.mul_p(other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _ops.divide(self, other)
+        return _ew.div_p(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.divide(other, self)
+        return _ew.div_p(other, self)
 
     def __mod__(self, other: Any) -> Tensor:
         return _ops.mod(self, other)
@@ -333,10 +340,10 @@ class Tensor:
         return _ops.mod(other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return _ops.power(self, other)
+        return _ew.power_p(self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return _ops.power(other, self)
+        return _ew.power_p(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return _ops.matmul(self, other)
@@ -345,7 +352,7 @@ class Tensor:
         return _ops.matmul(other, self)
 
     def __neg__(self) -> Tensor:
-        return _ops.negative(self)
+        return _ew.neg_p(self)
 
     def __pos__(self) -> Tensor:
         return self
@@ -504,7 +511,7 @@ class Tensor:
 
     # --- elementwise functions as methods ------------------------------------------------
     def abs(self) -> Tensor:
-        """|x|, elementwise."""
+        """The absolute value, elementwise."""
         return _ops.abs(self)
 
     def exp(self) -> Tensor:
@@ -546,6 +553,24 @@ class Tensor:
     def relu(self) -> Tensor:
         """max(x, 0), elementwise."""
         return _ops.relu(self)
+
+
+# Version counters read a global clock: a change in place stamps the tensor with the
+# clock's next value, so a node needs to remember one number (the clock when it saved its
+# inputs) and the reverse pass looks at its inputs only if anything changed since.
+_clock = 0
+
+
+def bump_version(t: Tensor) -> None:
+    """Record that ``t``'s data was changed in place (after every in-place write)."""
+    global _clock
+    _clock += 1
+    t._version = _clock
+
+
+def mutation_clock() -> int:
+    """The clock value of the latest in-place change anywhere."""
+    return _clock
 
 
 def _raw(x: Any) -> Any:

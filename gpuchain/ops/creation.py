@@ -221,7 +221,7 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Shape | None = 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
            requires_grad: bool = False) -> Tensor:
-    """Evenly spaced values in ``[start, stop)`` (``arange(n)`` is ``0 .. n-1``).
+    """Evenly spaced values in ``[start, stop)`` (``arange(n)`` counts 0 to n-1).
 
     As in NumPy, integer arguments give int64 values; any float argument gives the
     default float dtype (``dtype=`` overrides).

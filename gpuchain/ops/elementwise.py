@@ -460,7 +460,7 @@ log1p = unary(log1p_p, "log1p", "log(1 + x), elementwise, accurate for small x."
 sqrt = unary(sqrt_p, "sqrt", "Square root, elementwise.", "1/(2·sqrt(x))")
 square = unary(square_p, "square", "x**2, elementwise.", "2x")
 reciprocal = unary(reciprocal_p, "reciprocal", "1/x, elementwise.", "-1/x**2")
-abs = unary(abs_p, "abs", "|x|, elementwise.", "sign(x), 0 at x = 0")
+abs = unary(abs_p, "abs", "The absolute value of x, elementwise.", "sign(x), 0 at x = 0")
 absolute = abs
 sinh = unary(sinh_p, "sinh", "Hyperbolic sine, elementwise.", "cosh(x)")
 cosh = unary(cosh_p, "cosh", "Hyperbolic cosine, elementwise.", "sinh(x)")
