@@ -6,6 +6,8 @@ grad-mode switches, the error classes and the subpackages ``nn``, ``optim``,
 ``functional``, ``extend`` and ``testing``.
 """
 
+from typing import TYPE_CHECKING
+
 from gpuchain import errors as _errors
 from gpuchain import ops as _ops
 from gpuchain.backend import (
@@ -19,6 +21,18 @@ from gpuchain.backend import (
 )
 from gpuchain.engine.mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from gpuchain.engine.tensor import Tensor, tensor
+
+if TYPE_CHECKING:  # the names attached below, spelled out for type checkers and IDEs
+    from gpuchain.errors import *  # noqa: F403
+    from gpuchain.ops import to  # noqa: F401
+    from gpuchain.ops.activations import *  # noqa: F403
+    from gpuchain.ops.contraction import *  # noqa: F403
+    from gpuchain.ops.creation import *  # noqa: F403
+    from gpuchain.ops.elementwise import *  # noqa: F403
+    from gpuchain.ops.indexing import *  # noqa: F403
+    from gpuchain.ops.linalg import *  # noqa: F403
+    from gpuchain.ops.reduce import *  # noqa: F403
+    from gpuchain.ops.shape import *  # noqa: F403
 
 _ERRORS = [name for name in dir(_errors) if name.endswith("Error")]
 globals().update({name: getattr(_errors, name) for name in _ERRORS})
