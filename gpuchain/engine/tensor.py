@@ -137,8 +137,8 @@ class Tensor:
 
     @property
     def at(self) -> Any:
-        """Out-of-place index updates, JAX style: ``x.at[idx].set(v)``, ``.add(v)``,
-        ``.get()`` return new Tensors, differentiable in ``x`` and ``v``."""
+        """Out-of-place index updates in JAX's style (``x.at[idx].set(v)``, ``.add(v)``,
+        ``.get()``), returning new Tensors, differentiable in ``x`` and ``v``."""
         from gpuchain.ops.indexing import At
 
         return At(self)
