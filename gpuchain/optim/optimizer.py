@@ -241,7 +241,7 @@ class Optimizer:
     # --- hyperparameter access ---------------------------------------------------------
     @property
     def hyper(self) -> _GroupView:
-        """The hyperparameters of the only param group (live: writes take effect)."""
+        """The hyperparameters of the only param group; a live view (writes take effect)."""
         if len(self.param_groups) != 1:
             raise AttributeError(f"{type(self).__name__}.hyper: there are "
                                  f"{len(self.param_groups)} param groups; use "
