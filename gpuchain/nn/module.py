@@ -22,6 +22,12 @@ class Module:
     parameters are views of the copy's own flat buffer).
     """
 
+    # set in __init__ through object.__setattr__ (bypassing the registering __setattr__)
+    _params: dict[str, Parameter]
+    _modules: dict[str, Module]
+    _buffers: list[FlatBuffer]
+    training: bool
+
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_modules", {})
