@@ -36,8 +36,7 @@ from gpuchain.engine.op import Node, set_tangent
 from gpuchain.engine.op import tangent as tangent_at
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import DTypeError, ShapeError, TreeStructureError
-from gpuchain.ops import concatenate, reshape, transpose
-from gpuchain.ops.shape import identity
+from gpuchain.ops.shape import concatenate, identity, reshape, transpose
 from gpuchain.pytree import TreeDef, check_same_structure, tree_flatten, tree_unflatten
 
 _MISSING = object()
@@ -194,7 +193,7 @@ def _records_graph(outs: Sequence[Tensor], fresh: Sequence[Tensor]) -> bool:
         return True
     own = {id(t) for t in fresh}
     seen: set[Node] = set()
-    stack = []
+    stack: list[Node] = []
     for t in outs:
         if t._node is not None:
             stack.append(t._node)
@@ -414,13 +413,13 @@ def _forward_pass(f: Callable, args: Sequence[Any], nums: tuple[int, ...],
         outs, out_def = _output_leaves(f(*call_args), fn, f)
         tans = [_tangent(y, level) for y in outs]
     result = []
-    for y, tan in zip(outs, tans):
+    for y, out_tan in zip(outs, tans):
         _drop_tangent(y, level)
-        if tan is None:
-            tan = _zeros(y, batch)
-        elif tan.shape != batch + y.shape:
-            tan = tan.broadcast_to(batch + y.shape)
-        result.append(tan)
+        if out_tan is None:
+            out_tan = _zeros(y, batch)
+        elif out_tan.shape != batch + y.shape:
+            out_tan = out_tan.broadcast_to(batch + y.shape)
+        result.append(out_tan)
     return outs, out_def, result
 
 
@@ -600,7 +599,8 @@ def jacobian(f: Callable, x: Any = _MISSING, *, argnums: Argnums = 0,
 def _jacobian_fwd(f: Callable, args: Sequence[Any], argnums: Argnums,
                   chunk_size: int | None, batch_axis: int | None) -> Any:
     nums = _argnums_tuple(argnums, len(args), "jacfwd")
-    defs, primals = [], []
+    defs: list[TreeDef] = []
+    primals: list[Tensor] = []
     for n in nums:
         leaves, treedef = tree_flatten(args[n])
         defs.append(treedef)
@@ -621,6 +621,7 @@ def _jacobian_fwd(f: Callable, args: Sequence[Any], argnums: Argnums,
     if out_def is None:  # no input elements: evaluate f once for the output's structure
         outs, out_def = _output_leaves(f(*args), "jacfwd", f)
         per_output = [[] for _ in outs]
+    assert per_output is not None  # set by the first chunk, or just above
     _, out_rows = _rows(outs, batch_axis, "jacfwd", "output", batch or None)
     stacked = [_stack_chunks(c, y) for c, y in zip(per_output, outs)]
     entries = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 from gpuchain.backend import array_module_of
 from gpuchain.engine import collector
@@ -88,8 +88,11 @@ def _freed_error(node: Node) -> RuntimeError:
 
 
 def _check_versions(node: Node) -> None:
+    recorded = node.recorded_at
+    if node.inputs is None or recorded is None:  # nothing saved, nothing to check
+        return
     for i, t in enumerate(node.inputs):
-        if t._version > node.recorded_at:
+        if t._version > recorded:
             raise RuntimeError(
                 f"backward through op '{node.op.name}': its input {i} ({t.dtype} "
                 f"{tuple(t.shape)}) was modified in place after the op saved it; the "
@@ -125,6 +128,18 @@ def _apply_checked(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, 
         state.anomaly = True
 
 
+@overload
+def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: bool = False,
+             create_graph: bool = False, batch_shape: tuple[int, ...] = (),
+             targets: None = None) -> None: ...
+
+
+@overload
+def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: bool = False,
+             create_graph: bool = False, batch_shape: tuple[int, ...] = (),
+             targets: Sequence[Tensor]) -> list[Tensor | None]: ...
+
+
 def backward(roots: Sequence[Tensor], grads: Sequence[Any], *, retain_graph: bool = False,
              create_graph: bool = False, batch_shape: tuple[int, ...] = (),
              targets: Sequence[Tensor] | None = None) -> list[Tensor | None] | None:
@@ -155,10 +170,10 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
     cotangents: dict[Any, Tensor] = {}
     root_nodes = []
     for root, grad in zip(roots, grads):
-        g = _seed(root, grad, batch_shape)
+        seed = _seed(root, grad, batch_shape)
         if root.requires_grad or targets is not None:
             node = grad_node(root)
-            _accumulate(cotangents, node, g)
+            _accumulate(cotangents, node, seed)
             root_nodes.append(node)
 
     # A target's cotangent is all that is asked for: the pass stops there, so a
@@ -177,7 +192,7 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
         if node in stop_at:
             captured[stop_at[node]] = g
             continue
-        if type(node) is AccumulateGrad:
+        if isinstance(node, AccumulateGrad):  # no subclasses: same test as type() is
             if g is not None:
                 leaf_grads.append((node, g))
             continue
