@@ -131,7 +131,10 @@ class Primitive:
 
     def partials(self, *saved: Tensor, **params: Any) -> Any:
         """The deriv rule's partial derivatives at ``saved`` (what ``save`` names)."""
-        return self.deriv_rule(*saved, **(params if self.deriv_params else {}))
+        rule = self.deriv_rule
+        if rule is None:
+            raise MissingRuleError(f"{self.name}: no deriv rule (define one with @op.deriv)")
+        return rule(*saved, **(params if self.deriv_params else {}))
 
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         for x in inputs:
@@ -223,7 +226,7 @@ def _rules_from_partials(op: Primitive, rule: Callable[..., Any]
         if len(edges) == 1:
             return (_times(g, partials(ctx, one)),)
         if len(edges) == 2:
-            wrt = (edges[0] is not None, edges[1] is not None)
+            wrt: tuple[bool, ...] = (edges[0] is not None, edges[1] is not None)
             d0, d1 = partials(ctx, wrt)
             return (_times(g, d0) if wrt[0] else None), (_times(g, d1) if wrt[1] else None)
         wrt = tuple([e is not None for e in edges])
@@ -231,7 +234,8 @@ def _rules_from_partials(op: Primitive, rule: Callable[..., Any]
 
     def jvp_rule(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
         if len(tangents) == 1:
-            return _times(tangents[0], partials(ctx, one))
+            t0 = tangents[0]
+            return None if t0 is None else _times(t0, partials(ctx, one))
         wrt = tuple([t is not None for t in tangents])
         total = None
         for t, d in zip(tangents, partials(ctx, wrt)):
@@ -289,7 +293,7 @@ class Node:
         self.in_dtypes = in_dtypes
         self.inputs = inputs
         self._out_data = out_data
-        self._out_fw = None
+        self._out_fw: dict[int, Tensor] | None = None
         self.residuals = residuals
         self.recorded_at = recorded_at
         self.freed = False
@@ -520,7 +524,7 @@ def _propagate_tangents(op: Primitive, inputs: tuple[Tensor, ...], params: dict,
 def apply(op: Primitive, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
     """The hot path: unwrap, pick xp, run the forward, wrap, record, propagate tangents."""
     if len(inputs) == 1:
-        arrays = (inputs[0].data,)
+        arrays: tuple[Any, ...] = (inputs[0].data,)
         xp = np if type(arrays[0]) is np.ndarray else _array_module(op, arrays)
     elif len(inputs) == 2:
         arrays = (inputs[0].data, inputs[1].data)

@@ -8,7 +8,7 @@ not import the ops layer at import time); the reverse pass needs none of them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from gpuchain.backend import (
     move_array,
 )
 from gpuchain.errors import DTypeError, ShapeError
+
+if TYPE_CHECKING:  # engine.op imports this module
+    from gpuchain.engine.op import AccumulateGrad, Node
 
 
 class _Lazy:
@@ -84,9 +87,9 @@ class Tensor:
             data = as_array(data)
         self.data = data
         self.grad: Tensor | None = None
-        self._node = None
-        self._acc = None
-        self._fw = None
+        self._node: Node | None = None
+        self._acc: AccumulateGrad | None = None
+        self._fw: dict[int, Tensor] | None = None  # forward-mode level -> tangent
         self._version = 0
         self.requires_grad = False
         if requires_grad:
