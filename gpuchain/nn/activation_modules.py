@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import gpuchain.ops as gops
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.nn.module import Module
+from gpuchain.ops import activations as gops
 
 
 def _t(x: Any) -> Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 RELU_FAMILY = frozenset({"relu", "leaky_relu", "gelu", "gelu_tanh", "silu", "softplus"})
 
@@ -21,7 +22,7 @@ def rng_from(seed: SeedLike) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def he_normal(fan_in: int, fan_out: int, seed: SeedLike = None, dtype: object = np.float32,
+def he_normal(fan_in: int, fan_out: int, seed: SeedLike = None, dtype: DTypeLike = np.float32,
               slope: float = 0.0) -> np.ndarray:
     """He (Kaiming) normal weights N(0, 2 / ((1 + slope²) fan_in)), which keep the
     activations' variance through relu layers.
@@ -41,7 +42,7 @@ def he_normal(fan_in: int, fan_out: int, seed: SeedLike = None, dtype: object = 
 
 
 def glorot_uniform(fan_in: int, fan_out: int, seed: SeedLike = None,
-                   dtype: object = np.float32) -> np.ndarray:
+                   dtype: DTypeLike = np.float32) -> np.ndarray:
     """Glorot (Xavier) uniform weights U(-l, l) with l = sqrt(6 / (fan_in + fan_out)).
 
     Parameters
@@ -57,7 +58,7 @@ def glorot_uniform(fan_in: int, fan_out: int, seed: SeedLike = None,
 
 
 def for_activation(activation: str | None, fan_in: int, fan_out: int, seed: SeedLike = None,
-                   dtype: object = np.float32, slope: float = 0.01) -> np.ndarray:
+                   dtype: DTypeLike = np.float32, slope: float = 0.01) -> np.ndarray:
     """Initial weights for a layer followed by ``activation``: He normal for the relu
     family, Glorot uniform otherwise.
 
