@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -254,11 +254,10 @@ def transpose(a: Any, axes: Sequence[int] | None = None) -> Tensor:
     if axes is None:
         perm = tuple(range(n))[::-1]
     else:
-        if isinstance(axes, (int, np.integer)):
-            axes = (axes,)
-        perm = tuple(one_axis(a, n, "transpose") + n for a in axes)
+        seq: Sequence[Any] = (axes,) if isinstance(axes, (int, np.integer)) else axes
+        perm = tuple(one_axis(a, n, "transpose") + n for a in seq)
         if sorted(perm) != list(range(n)):
-            raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of the "
+            raise ValueError(f"transpose: axes {tuple(seq)} are not a permutation of the "
                              f"{n} axes of a tensor of shape {x.shape}")
     if perm == tuple(range(n)):
         return x
@@ -385,6 +384,14 @@ def _atleast(arys: tuple, fn: str, lift: Any) -> Tensor | list[Tensor]:
     return out[0] if len(out) == 1 else out
 
 
+@overload
+def atleast_1d(ary: Any, /) -> Tensor: ...
+
+
+@overload
+def atleast_1d(ary0: Any, ary1: Any, /, *arys: Any) -> list[Tensor]: ...
+
+
 def atleast_1d(*arys: Any) -> Tensor | list[Tensor]:
     """Each input viewed with at least one dimension (a list when several are given).
 
@@ -394,6 +401,14 @@ def atleast_1d(*arys: Any) -> Tensor | list[Tensor]:
         One or more inputs.
     """
     return _atleast(arys, "atleast_1d", lambda x: reshape(x, (1,)) if x.ndim == 0 else x)
+
+
+@overload
+def atleast_2d(ary: Any, /) -> Tensor: ...
+
+
+@overload
+def atleast_2d(ary0: Any, ary1: Any, /, *arys: Any) -> list[Tensor]: ...
 
 
 def atleast_2d(*arys: Any) -> Tensor | list[Tensor]:
@@ -416,6 +431,14 @@ def _lift_3d(x: Tensor) -> Tensor:
     if x.ndim == 2:
         return reshape(x, x.shape + (1,))
     return x
+
+
+@overload
+def atleast_3d(ary: Any, /) -> Tensor: ...
+
+
+@overload
+def atleast_3d(ary0: Any, ary1: Any, /, *arys: Any) -> list[Tensor]: ...
 
 
 def atleast_3d(*arys: Any) -> Tensor | list[Tensor]:
@@ -731,7 +754,9 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any
             n = x.shape[i]
             if n == 0:
                 raise ValueError(f"pad: cannot pad an empty axis {i} in mode {mode!r}")
-            x = take(x, np.pad(np.arange(n), (b, e), mode=mode), axis=i)
+            # mode is one of _PAD_MODES (checked above); NumPy's stubs want a Literal
+            x = take(x, np.pad(np.arange(n), (b, e), mode=mode),  # type: ignore[call-overload]
+                     axis=i)
     return x
 
 
