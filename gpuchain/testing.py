@@ -33,7 +33,7 @@ from gpuchain.engine.mode import no_grad
 from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import GradcheckError
 from gpuchain.functional import jvp, vjp
-from gpuchain.ops import concatenate, reshape
+from gpuchain.ops.shape import concatenate, reshape
 from gpuchain.pytree import tree_leaves
 
 MODES = ("rev", "fwd")

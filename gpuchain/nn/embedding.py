@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-import gpuchain.ops as gops
 from gpuchain.backend import array_module_of, get_default_dtype
 from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import DTypeError, ShapeError
@@ -14,6 +13,7 @@ from gpuchain.nn import init
 from gpuchain.nn.layers import positive_int
 from gpuchain.nn.module import Module
 from gpuchain.nn.parameter import Parameter
+from gpuchain.ops import indexing as gops
 
 
 class Embedding(Module):

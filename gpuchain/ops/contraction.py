@@ -298,10 +298,10 @@ def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Tensor:
     x, y = as_tensors(a, b)
     xa, xb = _normalize_axes(axes, x, y)
     la = LETTERS[:x.ndim]
-    lb = list(LETTERS[x.ndim:x.ndim + y.ndim])
+    letters_b = list(LETTERS[x.ndim:x.ndim + y.ndim])
     for i, j in zip(xa, xb):
-        lb[j] = la[i]
-    lb = "".join(lb)
+        letters_b[j] = la[i]
+    lb = "".join(letters_b)
     out = "".join(c for c in la if c not in lb) + "".join(c for c in lb if c not in la)
     return einsum_p(x, y, subscripts=f"{la},{lb}->{out}")
 

@@ -579,11 +579,11 @@ def average(a: Any, axis: int | tuple[int, ...] | None = None, weights: Any = No
         if axis is None or w.ndim != 1 or isinstance(axis, (tuple, list)):
             raise ValueError(f"average: weights of shape {w.shape} differ from a's {x.shape}; "
                              "1-D weights need a single axis")
-        ax = one_axis(axis, x.ndim, "average")
-        if w.shape[0] != x.shape[ax]:
+        one = one_axis(axis, x.ndim, "average")
+        if w.shape[0] != x.shape[one]:
             raise ValueError(f"average: {w.shape[0]} weights for an axis of length "
-                             f"{x.shape[ax]}")
-        w = reshape(w, (w.shape[0],) + (1,) * (-ax - 1))
+                             f"{x.shape[one]}")
+        w = reshape(w, (w.shape[0],) + (1,) * (-one - 1))
     ax = axes(axis, x.ndim, "average")
     total = sum_p(broadcast_to(w, x.shape), axis=ax, keepdims=keepdims)
     avg = sum_p(x * w, axis=ax, keepdims=keepdims) / total

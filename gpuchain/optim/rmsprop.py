@@ -48,7 +48,7 @@ class RMSprop(Optimizer):
         check_unit(where, h, "alpha")
 
     def state_names(self, group: Mapping[str, Any]) -> tuple[str, ...]:
-        names = ("square_avg",)
+        names: tuple[str, ...] = ("square_avg",)
         if group["momentum"]:
             names += ("momentum_buffer",)
         if group["centered"]:
