@@ -41,7 +41,7 @@ class TreeDef:
         self.kind = kind  # _LEAF, None, tuple, list, dict or a named-tuple class
         self.meta = meta  # sorted dict keys, or None
         self.children = children
-        self.num_leaves = 1 if kind == _LEAF else sum(c.num_leaves for c in children)
+        self.num_leaves: int = 1 if kind == _LEAF else sum(c.num_leaves for c in children)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, TreeDef) and self.kind == other.kind

@@ -68,7 +68,7 @@ def save(obj: Any, path: str | os.PathLike[str], format: str = "npz") -> None:  
 
 
 def _npz_payload(obj: Any) -> Any:
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # Any: np.savez(**arrays) would clash with allow_pickle
     try:
         tree = _encode(obj, arrays, "obj", 0)
     except RecursionError:

@@ -143,7 +143,11 @@ class FlatBuffer:
         """Copy every ``.grad`` (of ``params``, default all) that is not already its slot
         into the flat gradient; return the flat gradient (every ``.grad`` must be set)."""
         for p in self.params if params is None else params:
-            g = p.grad.data
+            grad = p.grad
+            if grad is None:
+                raise ValueError(f"gather_grads: a parameter of shape {tuple(p.shape)} has "
+                                 "no .grad (every parameter's .grad must be set)")
+            g = grad.data
             if g is not p.grad_view:
                 p.grad_view[...] = g
         return self.grad
@@ -200,7 +204,8 @@ def contiguous_runs(params: Iterable[Any]) -> list[tuple[FlatBuffer | None, int,
     for entries in by_buffer.values():
         entries.sort(key=lambda e: e[0])
         buf = entries[0][1]._buffer
-        start, end, run = entries[0][0], entries[0][0], []
+        start, end = entries[0][0], entries[0][0]
+        run: list[Any] = []
         for off, p in entries:
             if off != end:
                 out.append((buf, start, end, run))

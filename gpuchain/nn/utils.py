@@ -26,7 +26,7 @@ __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
 
 def _tensors(parameters: Any, where: str) -> list[Tensor]:
     if isinstance(parameters, Module):
-        return parameters.parameters()
+        return list(parameters.parameters())
     if isinstance(parameters, Tensor):
         return [parameters]
     out = []
@@ -42,8 +42,9 @@ def _grad_arrays(parameters: Any, where: str) -> list[Any]:
     writing into them writes the parameters' ``.grad``."""
     with_grad = [p for p in _tensors(parameters, where) if p.grad is not None]
     for p in with_grad:
-        if tuple(p.grad.shape) != tuple(p.shape):
-            raise ShapeError(f"{where}: grad {tuple(p.grad.shape)} does not match its "
+        g = p.grad
+        if g is not None and tuple(g.shape) != tuple(p.shape):
+            raise ShapeError(f"{where}: grad {tuple(g.shape)} does not match its "
                              f"parameter {tuple(p.shape)}")
     arrays = []
     for buf, lo, hi, run in contiguous_runs(with_grad):

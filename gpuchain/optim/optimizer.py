@@ -22,7 +22,7 @@ float32 master copy of the weights.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,9 +71,14 @@ class Segment:
 
     def grad(self) -> Any:
         if self.buffer is not None:
-            self.buffer.gather_grads(self.params)
+            # a FlatBuffer holds Parameters only (plain Tensors get a segment of their own)
+            self.buffer.gather_grads(cast("list[Parameter]", self.params))
             return self.buffer.grad[self.lo:self.hi]
-        return self.params[0].grad.data.reshape(-1)
+        grad = self.params[0].grad
+        if grad is None:
+            raise ValueError(f"Segment.grad: a tensor of shape {tuple(self.params[0].shape)} "
+                             "has no .grad")
+        return grad.data.reshape(-1)
 
 
 class _GroupView(MutableMapping):
@@ -495,7 +500,7 @@ class Optimizer:
             n = len(groups) if isinstance(groups, list) else type(groups).__name__
             problems.append(f"expected {len(self.param_groups)} param groups, got {n}")
             return [{} for _ in self.param_groups]
-        out = []
+        out: list[dict[str, Any]] = []
         for i, g in enumerate(groups):
             if not isinstance(g, Mapping):
                 problems.append(f"param group {i}: expected a mapping, got {type(g).__name__}")
@@ -539,11 +544,12 @@ def _carry_state(old: list[Segment], old_state: list[dict[str, Any]],
     for seg, st in zip(old, old_state, strict=False):
         for p, off in zip(seg.params, seg.offsets, strict=True):
             per_param[id(p)] = {k: v[off:off + p.size] for k, v in st.items()}
-    out = []
+    out: list[dict[str, Any]] = []
     for seg in segments:
-        entries = [per_param.get(id(p)) for p in seg.params]
-        if not entries or any(e is None or any(v.size != p.size for v in e.values())
-                              for e, p in zip(entries, seg.params, strict=True)):
+        entries = [e for p in seg.params if (e := per_param.get(id(p))) is not None]
+        if not entries or len(entries) != len(seg.params) or any(
+                any(v.size != p.size for v in e.values())
+                for e, p in zip(entries, seg.params, strict=True)):
             out.append({})
             continue
         names = set(entries[0])
