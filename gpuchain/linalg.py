@@ -157,7 +157,7 @@ def _batch_broadcast(xp, a, b):
 _SCIPY: dict[str, Any] = {}
 
 
-def _lapack(xp, a) -> Any:
+def _lapack(xp: Any, a: Any) -> Any:
     """``scipy.linalg`` (NumPy) or ``cupyx.scipy.linalg`` (CuPy) for a single matrix ``a``
     when installed (LU factors to reuse, triangular solves); None otherwise."""
     if a.ndim != 2:
@@ -730,6 +730,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
     keepdims : bool
         Keep the normed axes with length 1.
     """
+    from gpuchain.ops._args import all_axes
     from gpuchain.ops._args import axes as norm_axes
 
     t = _float(x)
@@ -742,7 +743,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None,  # noqa: A002
             raise ValueError(f"linalg.norm: ord={ord!r} with axis=None needs a 1-D or 2-D "
                              f"input, got shape {t.shape}")
         axis = tuple(range(t.ndim))
-    ax = norm_axes(axis, t.ndim, "linalg.norm")
+    ax = all_axes(norm_axes(axis, t.ndim, "linalg.norm"), t.ndim)  # axis is set by now
     if len(ax) == 1:
         return _vector_norm(t, ord, ax, keepdims)
     if len(ax) == 2:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-_np_erf = None
+_np_erf: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def erf(xp: Any, x: Any) -> Any:
@@ -17,14 +18,20 @@ def erf(xp: Any, x: Any) -> Any:
         from cupyx.scipy.special import erf as cupy_erf
 
         return cupy_erf(x)
-    if _np_erf is None:
+    fn = _np_erf
+    if fn is None:
         try:
             from scipy.special import erf as scipy_erf
 
-            _np_erf = scipy_erf
+            fn = scipy_erf
         except ImportError:
-            vectorized = np.frompyfunc(math.erf, 1, 1)
+            fn = _erf_per_element
+        _np_erf = fn
+    return fn(x)
 
-            def _np_erf(a: np.ndarray) -> np.ndarray:
-                return np.asarray(vectorized(a), dtype=a.dtype)
-    return _np_erf(x)
+
+_erf_vectorized = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf_per_element(a: np.ndarray) -> np.ndarray:
+    return np.asarray(_erf_vectorized(a), dtype=a.dtype)

@@ -44,7 +44,7 @@ def _batched_index(index: tuple, nb: int) -> tuple:
     return (slice(None),) * nb + index
 
 
-def _device_index(xp, index: tuple) -> tuple:
+def _device_index(xp: Any, index: tuple) -> tuple:
     """Index arrays on the indexed array's device (rules and callers build them with
     NumPy)."""
     if xp is np:
@@ -369,7 +369,9 @@ def argsort(a: Any, axis: int | None = -1, kind: str | None = None) -> Tensor:
     data = x.data.ravel() if axis is None else x.data
     ax = -1 if axis is None else one_axis(axis, x.ndim, "argsort")
     if xp is np:
-        return Tensor._from_op(np.argsort(data, axis=ax, kind=kind), None)
+        # NumPy validates kind itself; its stubs want one of the Literal names
+        return Tensor._from_op(np.argsort(data, axis=ax, kind=kind),  # type: ignore[arg-type]
+                               None)
     return Tensor._from_op(xp.argsort(data, axis=ax), None)
 
 

@@ -360,7 +360,8 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = bool(cycle_momentum)
         groups = optimizer.param_groups
         if three_phase:
-            self._schedule_phases = [
+            # [end step, lr start key, lr end key, momentum start key, momentum end key]
+            self._schedule_phases: list[list[Any]] = [
                 [float(pct_start * total_steps) - 1, "initial_lr", "max_lr",
                  "max_momentum", "base_momentum"],
                 [float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr",
