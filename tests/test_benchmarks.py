@@ -378,3 +378,13 @@ def test_an_interrupted_run_still_writes_what_it_measured(tmp_path: Path, monkey
     assert {r["suite"] for r in data["rows"]} == {"engine"}
     assert set(data["skipped"]) == {"jacobian", "bandwidth"}
     assert "interrupted" in data["skipped"]["jacobian"]
+
+
+@pytest.mark.parametrize("argv", [["--repeats", "-1"], ["--threads", "-3"], ["--bogus"],
+                                  ["--min-sample", "0"], ["--compile-limit", "nan"]])
+def test_bench_bad_options_are_one_line_and_status_2(argv, capsys):
+    from gpuchain.bench import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gpuchain bench: error:") and "\n" not in err

@@ -45,8 +45,11 @@ PINNED_ENV = "GPUCHAIN_BENCH_CPUS"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gpuchain bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    # the CLI's parser and number checks: a bad value is one line and exit status 2
+    from gpuchain.cli import _count_int, _Parser, _positive_float, _positive_int
+
+    p = _Parser(prog="gpuchain bench", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suites", nargs="*", metavar="SUITE",
                    help=f"suites to run (default: {' '.join(DEFAULT_SUITES)}): "
                         f"{', '.join(SUITES)}")
@@ -59,20 +62,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="parent of the <machine>-<date> folder (default benchmarks/results in "
                         "a checkout, else ./benchmark-results; the Docker images use /results)")
     p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    p.add_argument("--repeats", type=int, default=None, help="timed samples per system")
-    p.add_argument("--min-sample", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--repeats", type=_positive_int, default=None, help="timed samples per system")
+    p.add_argument("--min-sample", type=_positive_float, default=None, metavar="SECONDS",
                    help="each timed sample repeats the call until it lasts this long "
                         "(default 0.05; 0.01 with --quick)")
     p.add_argument("--peers", nargs="*", default=["torch", "jax"], metavar="PEER",
                    help="peers to compare against when installed (default: torch jax; "
                         "give none to time gpuchain alone)")
     p.add_argument("--sizes", nargs="+", default=None, help="train/memory: model sizes")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=_count_int, default=None,
                    help="CPU threads AND cores for every library: the run is re-executed "
                         "pinned to that many cores (CPU affinity), each library told to use "
                         "that many threads (default: 1 on the numpy backend; 0: no pinning, "
                         "library defaults)")
-    p.add_argument("--compile-limit", type=float, default=240.0, metavar="SECONDS",
+    p.add_argument("--compile-limit", type=_positive_float, default=240.0, metavar="SECONDS",
                    help="bound on torch.compile's warm-up per variant (reported apart)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.add_argument("--list", action="store_true", help="list the suites and exit")
