@@ -73,6 +73,10 @@ def _single_output(out: Any, fn: str) -> Tensor:
     return out
 
 
+def _fun_name(fun: Any) -> str:
+    return getattr(fun, "__name__", "f")  # a functools.partial, say, has none
+
+
 class custom_vjp:  # noqa: N801 - JAX's name
     """A function with a user-defined reverse-mode derivative (JAX's ``custom_vjp``).
 
@@ -98,7 +102,7 @@ class custom_vjp:  # noqa: N801 - JAX's name
     def defvjp(self, fwd: Callable[..., tuple[Tensor, Any]],
                bwd: Callable[[Any, Tensor], Sequence[Tensor | None]]) -> None:
         """Set the forward (output and residuals) and backward (cotangents) rules."""
-        name = f"custom_vjp({getattr(self.fun, '__name__', 'f')})"
+        name = f"custom_vjp({_fun_name(self.fun)})"
 
         def forward(xp: Any, *arrays: Any, precomputed: list) -> tuple[Any, Any]:
             out, residuals = precomputed.pop()
@@ -118,8 +122,8 @@ class custom_vjp:  # noqa: N801 - JAX's name
         self._prim = prim
 
     def __call__(self, *args: Any) -> Tensor:
-        if self._prim is None:
-            raise MissingRuleError(f"custom_vjp function {self.__name__}: call defvjp(fwd, "
+        if self._prim is None or self._fwd is None:  # defvjp sets both
+            raise MissingRuleError(f"custom_vjp function {_fun_name(self.fun)}: call defvjp(fwd, "
                                    "bwd) before using it")
         inputs = coerce_inputs(args)
         # fwd runs on the inputs themselves, recording when they require grad, so
@@ -151,7 +155,7 @@ class custom_jvp:  # noqa: N801 - JAX's name
     def defjvp(self, jvp: Callable[[tuple[Tensor, ...], tuple[Tensor, ...]],
                                    tuple[Tensor, Tensor]]) -> Callable[..., Any]:
         """Set the JVP rule; usable as a decorator."""
-        name = f"custom_jvp({getattr(self.fun, '__name__', 'f')})"
+        name = f"custom_jvp({_fun_name(self.fun)})"
         fun = self.fun
 
         def forward(xp: Any, *arrays: Any) -> Any:
@@ -184,6 +188,6 @@ class custom_jvp:  # noqa: N801 - JAX's name
 
     def __call__(self, *args: Any) -> Tensor:
         if self._prim is None:
-            raise MissingRuleError(f"custom_jvp function {self.__name__}: register a rule "
+            raise MissingRuleError(f"custom_jvp function {_fun_name(self.fun)}: register a rule "
                                    "with defjvp before using it")
         return apply(self._prim, coerce_inputs(args), {})

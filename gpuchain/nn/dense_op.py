@@ -86,7 +86,7 @@ def _(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
     dz = g if d is None else g * d
     dx = matmul(dz, W.T) if ctx.needs_grad(0) else None
     dW = matmul(x.swapaxes(-1, -2), dz) if ctx.needs_grad(1) else None
-    grads = (dx, dW)
+    grads: tuple[Tensor | None, ...] = (dx, dW)
     if len(ctx.inputs) > 2:
         grads += (dz.sum(axis=-2) if ctx.needs_grad(2) else None,)
     return grads

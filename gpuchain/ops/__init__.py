@@ -7,7 +7,7 @@ re-exports them all. A new family is one more entry in ``FAMILIES``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpuchain.backend import device_of
 from gpuchain.ops import (
@@ -24,6 +24,16 @@ from gpuchain.ops import (
 from gpuchain.ops._args import as_tensor
 
 FAMILIES = (elementwise, activations, reduce, shape, indexing, linalg, contraction, creation)
+
+if TYPE_CHECKING:  # the names gathered below, spelled out for type checkers and IDEs
+    from gpuchain.ops.activations import *  # noqa: F403
+    from gpuchain.ops.contraction import *  # noqa: F403
+    from gpuchain.ops.creation import *  # noqa: F403
+    from gpuchain.ops.elementwise import *  # noqa: F403
+    from gpuchain.ops.indexing import *  # noqa: F403
+    from gpuchain.ops.linalg import *  # noqa: F403
+    from gpuchain.ops.reduce import *  # noqa: F403
+    from gpuchain.ops.shape import *  # noqa: F403
 
 __all__: list[str] = ["to"]
 for _family in FAMILIES:
