@@ -1,6 +1,5 @@
-"""The ops benchmark suite runs end to end at a tiny size: gradients agree with
-PyTorch's and the results (JSON and Markdown, with machine and versions) are written.
-Timings are not asserted."""
+"""The ops benchmark suite runs end to end through the one harness at quick sizes:
+gradients agree with PyTorch's before timing. Timings are not asserted."""
 
 from __future__ import annotations
 
@@ -9,17 +8,16 @@ import json
 import pytest
 
 
-def test_ops_suite_smoke(tmp_path):
+def test_ops_suite_runs_through_the_harness(tmp_path):
     pytest.importorskip("torch")
-    from benchmarks.ops_suite import main
+    from gpuchain.bench import main
 
-    status = main(["--sizes", "8", "--rounds", "1", "--min-sample", "0.0001", "--threads",
-                   "1", "--out", str(tmp_path), "--cases", "einsum ij,jk,kl", "sort", "solve"])
+    status = main(["ops", "--quick", "--repeats", "1", "--min-sample", "0.0001",
+                   "--peers", "torch", "--no-progress", "--out", str(tmp_path)])
     assert status == 0
-    (result,) = tmp_path.glob("ops-*.json")
+    (result,) = tmp_path.glob("*.json")
     data = json.loads(result.read_text())
-    assert {r["case"] for r in data["rows"]} == {
-        "einsum ij,jk,kl->il", "sort axis=-1", "linalg.solve (n x n, n x 16)"}
-    assert all(r["grad_rel_err"] < 1e-3 and r["median_s"]["gpuchain"] > 0 for r in data["rows"])
-    assert {"numpy", "gpuchain", "torch"} <= set(data["meta"]["versions"])
-    assert result.with_suffix(".md").read_text().startswith("# ops suite")
+    text = json.dumps(data)
+    for case in ("einsum ij,jk,kl->il", "sort axis=-1", "linalg.cholesky"):
+        assert case in text
+    assert "torch" in text and "gpuchain" in text

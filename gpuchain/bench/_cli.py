@@ -33,6 +33,8 @@ SUITES: dict[str, tuple[str, str]] = {
     "jacobian": ("gpuchain.bench.jacobian", "input and per-sample Jacobians vs torch.func / "
                                             "JAX"),
     "fused": ("gpuchain.bench.fused", "fused dense op vs composed matmul+add+act"),
+    "ops": ("gpuchain.bench.ops", "einsum, tensordot, cumsum, sort, solve, cholesky (fwd+bwd) "
+                                  "vs PyTorch / JAX"),
     "bandwidth": ("gpuchain.bench.bandwidth", "GPU: act-grad+bias-grad kernel vs D2D copy"),
     "memory": ("gpuchain.bench.memory", "peak memory of a forward+backward and of a full "
                                         "train step"),
