@@ -70,37 +70,40 @@ def _query() -> tuple[list[dict[str, Any]], str]:
 
 
 def _devices(pynvml: Any) -> tuple[list[dict[str, Any]], str]:
-    def field(fn: Callable[[], Any]) -> Any:
+    def field(fn: Callable[..., Any], *args: Any) -> Any:
         try:
-            return fn()
+            return fn(*args)
         except pynvml.NVMLError:
             return None
 
-    driver = field(lambda: _text(pynvml.nvmlSystemGetDriverVersion()))
+    def text(fn: Callable[..., Any], *args: Any) -> str | None:
+        value = field(fn, *args)
+        return None if value is None else _text(value)
+
+    driver = text(pynvml.nvmlSystemGetDriverVersion)
     cuda_raw = field(pynvml.nvmlSystemGetCudaDriverVersion)
     cuda = f"{cuda_raw // 1000}.{cuda_raw % 1000 // 10}" if isinstance(cuda_raw, int) else None
     by_pci = _cuda_index_by_pci()
     devices = []
     for i in range(pynvml.nvmlDeviceGetCount()):
         h = pynvml.nvmlDeviceGetHandleByIndex(i)
-        mem = field(lambda h=h: pynvml.nvmlDeviceGetMemoryInfo(h))
-        util = field(lambda h=h: pynvml.nvmlDeviceGetUtilizationRates(h))
-        pci = field(lambda h=h: _text(pynvml.nvmlDeviceGetPciInfo(h).busId))
+        mem = field(pynvml.nvmlDeviceGetMemoryInfo, h)
+        util = field(pynvml.nvmlDeviceGetUtilizationRates, h)
+        info = field(pynvml.nvmlDeviceGetPciInfo, h)
+        pci = None if info is None else _text(info.busId)
         key = normalize_pci_bus_id(pci) if pci else None
         devices.append(
             {
                 "nvml_index": i,
                 "cuda_index": by_pci.get(key) if key else None,
-                "name": field(lambda h=h: _text(pynvml.nvmlDeviceGetName(h))),
+                "name": text(pynvml.nvmlDeviceGetName, h),
                 "pci_bus_id": pci,
                 "memory_total_bytes": getattr(mem, "total", None),
                 "memory_used_bytes": getattr(mem, "used", None),
                 "memory_free_bytes": getattr(mem, "free", None),
                 "gpu_utilization_pct": getattr(util, "gpu", None),
                 "memory_utilization_pct": getattr(util, "memory", None),
-                "sm_clock_mhz": field(
-                    lambda h=h: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)
-                ),
+                "sm_clock_mhz": field(pynvml.nvmlDeviceGetClockInfo, h, pynvml.NVML_CLOCK_SM),
                 "driver_version": driver,
                 "cuda_driver_version": cuda,
             }
