@@ -94,6 +94,3 @@ def input_grad_buffer(t: Tensor, xp: Any) -> Any:
         if view is not None and type(view) is type(t.data):
             return view
     return xp.empty(t.data.shape, dtype=t.data.dtype)
-
-
-grad_out_buffer = input_grad_buffer  # old name, kept for gpuchain.nn.dense_op
