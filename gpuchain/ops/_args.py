@@ -15,29 +15,18 @@ import numpy as np
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 
 
-def _holds_tensor(x: Any) -> bool:
-    return any(isinstance(e, Tensor) or (isinstance(e, (list, tuple)) and _holds_tensor(e))
-               for e in x)
-
-
 def as_tensor(x: Any) -> Tensor:
     """``x`` as a Tensor. A list or tuple that contains Tensors (at any depth) is stacked
     with ``gc.stack``, so ``gc.mean([x, x + 2])`` differentiates through both entries;
-    other data becomes a constant Tensor as in ``gc.tensor``."""
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (list, tuple)) and x and _holds_tensor(x):
-        from gpuchain.ops.shape import stack
-
-        return stack([as_tensor(e) if isinstance(e, (list, tuple)) else e for e in x])
-    return coerce_inputs((x,))[0]
+    other data becomes a constant Tensor as in ``gc.tensor`` (the engine's
+    ``coerce_inputs``, which every op applies)."""
+    return x if isinstance(x, Tensor) else coerce_inputs((x,))[0]
 
 
 def as_tensors(*xs: Any) -> tuple[Tensor, ...]:
     """Several arguments as Tensors sharing dtype conventions (Python scalars take the
     dtype of the Tensor arguments), each list of Tensors stacked."""
-    stacked = tuple(as_tensor(x) if isinstance(x, (list, tuple)) else x for x in xs)
-    return coerce_inputs(stacked)
+    return coerce_inputs(xs)
 
 
 def index(value: Any, what: str, fn: str) -> int:
