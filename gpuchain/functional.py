@@ -34,8 +34,9 @@ from gpuchain.engine.backward import backward
 from gpuchain.engine.mode import enable_grad, forward_level, state
 from gpuchain.engine.op import Node, set_tangent
 from gpuchain.engine.op import tangent as tangent_at
-from gpuchain.engine.tensor import Tensor, coerce_inputs
+from gpuchain.engine.tensor import Tensor
 from gpuchain.errors import DTypeError, ShapeError, TreeStructureError
+from gpuchain.ops._args import as_tensor
 from gpuchain.ops.shape import concatenate, identity, reshape, transpose
 from gpuchain.pytree import TreeDef, check_same_structure, tree_flatten, tree_unflatten
 
@@ -63,10 +64,6 @@ def _argnums_tuple(argnums: Argnums, nargs: int, fn: str) -> tuple[int, ...]:
     return nums
 
 
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else coerce_inputs((x,))[0]
-
-
 def _require_floating(t: Tensor, what: str) -> Tensor:
     """``t`` when it is floating; otherwise a DTypeError naming ``what``, dtype and shape."""
     if t.dtype.kind != "f":
@@ -77,7 +74,7 @@ def _require_floating(t: Tensor, what: str) -> Tensor:
 
 
 def _differentiable(x: Any, fn: str, what: str) -> Tensor:
-    return _require_floating(_as_tensor(x), f"{fn}: cannot differentiate with respect to {what}")
+    return _require_floating(as_tensor(x), f"{fn}: cannot differentiate with respect to {what}")
 
 
 class _Leaves(threading.local):
@@ -156,7 +153,7 @@ def _output_leaves(result: Any, fn: str, f: Callable) -> tuple[list[Tensor], Tre
     for x in leaves:
         if not isinstance(x, Tensor):
             try:
-                x = _as_tensor(x)
+                x = as_tensor(x)
             except Exception as exc:
                 raise TypeError(f"{fn} of {_name(f)}: f returned a leaf of type "
                                 f"{type(x).__name__}, not an array or Tensor") from exc
@@ -261,7 +258,7 @@ def _scalar_output(out: Any, f: Callable) -> Tensor:
         if isinstance(out, (tuple, list, dict)):
             raise ShapeError(f"grad of {_name(f)}: f must return a scalar Tensor, got a "
                              f"{type(out).__name__}; use vjp or jacobian for pytree outputs")
-        out = _as_tensor(out)
+        out = as_tensor(out)
     _require_floating(out, f"grad of {_name(f)}: f returned an output")
     if out.size != 1:
         raise ShapeError(f"grad of {_name(f)}: f must return a scalar Tensor, got shape "
@@ -336,7 +333,7 @@ def _cotangents(cotangent: Any, outs: Sequence[Tensor], out_def: TreeDef, fn: st
     check_same_structure(out_def, treedef, f"{fn}: the cotangent")
     cts = []
     for ct, y in zip(leaves, outs):
-        ct = _as_tensor(ct)
+        ct = as_tensor(ct)
         if ct.shape != y.shape:
             raise ShapeError(f"{fn}: cotangent has shape {tuple(ct.shape)} but the output "
                              f"has shape {tuple(y.shape)}")
@@ -382,7 +379,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
 # --- forward mode ----------------------------------------------------------------------
 
 def _check_tangent(primal: Tensor, tangent: Any, batch: tuple[int, ...], fn: str) -> Tensor:
-    t = _as_tensor(tangent)
+    t = as_tensor(tangent)
     if t.shape != batch + primal.shape or t.dtype != primal.dtype:
         raise ShapeError(
             f"{fn}: tangent {t.dtype}{tuple(t.shape)} does not match its primal "
