@@ -46,7 +46,7 @@ def batches(*arrays: Any, batch_size: int, shuffle: bool = True,
     device = get_backend().device
     data = []
     for i, a in enumerate(arrays):
-        raw = a.data if isinstance(a, Tensor) else a
+        raw = a._data if isinstance(a, Tensor) else a
         if not (isinstance(raw, np.ndarray) or is_cupy_array(raw)):
             raw = np.asarray(raw)
         if raw.ndim == 0:

@@ -101,11 +101,11 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
         logits = net(x_train)
         loss_t = cross_entropy(logits, y_train)
         (loss_t * weight if weight != 1.0 else loss_t).backward()
-        losses.append(loss_t.data)
+        losses.append(loss_t._data)
         opt.step()
         if step % report_every == 0 or step == steps:
             loss = float(loss_t.item())
-            acc = _accuracy(logits.data, y_train.data)
+            acc = _accuracy(logits._data, y_train._data)
             rate = step / (time.perf_counter() - start)
             line = (f"step {step:>{len(str(steps))}}/{steps}  loss {loss:.4f}  "
                     f"acc {acc:6.2%}  {rate:7.1f} steps/s")
@@ -114,7 +114,7 @@ def _train(steps: int, width: int, depth: int, seed: int, out: TextIO, lr: float
     seconds = time.perf_counter() - start
     logits = model(x)
     loss = float(cross_entropy(logits, y).item())
-    acc = _accuracy(logits.data, y.data)
+    acc = _accuracy(logits._data, y._data)
     result = {"loss": loss, "accuracy": acc, "steps_per_second": steps / seconds,
               "seconds": seconds, "backend": be.name, "device": device, "steps": steps,
               # for gpuchain.plotting.plot_demo (``gpuchain demo --plot``)
@@ -138,9 +138,9 @@ def _data_parallel(model: MLP, x: Tensor, y: Tensor, points: int, out: TextIO
         return model, x, y, 1.0, 0, out
     dist.init()
     part = dist.shard(points)
-    idx = array_module_of(x.data).asarray(part.indices)
+    idx = array_module_of(x._data).asarray(part.indices)
     quiet = io.StringIO() if dist.get_rank() != 0 else out
-    return (dist.DataParallel(model), Tensor(x.data[idx]), Tensor(y.data[idx]), part.weight,
+    return (dist.DataParallel(model), Tensor(x._data[idx]), Tensor(y._data[idx]), part.weight,
             dist.get_world_size(), quiet)
 
 

@@ -106,7 +106,7 @@ class custom_vjp:  # noqa: N801 - JAX's name
 
         def forward(xp: Any, *arrays: Any, precomputed: list) -> tuple[Any, Any]:
             out, residuals = precomputed.pop()
-            return _single_output(out, name).data, residuals
+            return _single_output(out, name)._data, residuals
 
         prim = Primitive(name, forward, save="none", residuals=True)
 
@@ -160,12 +160,12 @@ class custom_jvp:  # noqa: N801 - JAX's name
 
         def forward(xp: Any, *arrays: Any) -> Any:
             with no_grad(), paused_forward():
-                return _single_output(fun(*_constants(arrays)), name).data
+                return _single_output(fun(*_constants(arrays)), name)._data
 
         prim = Primitive(name, forward, save="inputs")
 
         def zeros(like: Tensor) -> Tensor:
-            return const_like(array_module_of(like.data).zeros(like.shape), like)
+            return const_like(array_module_of(like._data).zeros(like.shape), like)
 
         @prim.jvp
         def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor:

@@ -112,7 +112,7 @@ def _fresh(x: Any, fn: str, what: str) -> Tensor:
     t = _differentiable(x, fn, what)
     if t.requires_grad:
         return identity(t)
-    fresh = Tensor._from_op(t.data, None)
+    fresh = Tensor._from_op(t._data, None)
     fresh.requires_grad = True
     fresh._fw = t._fw
     _made[id(fresh)] = fresh
@@ -223,7 +223,7 @@ def _outer_variable(leaf: Any, own: set[int]) -> bool:
 
 def _graph_free(t: Tensor) -> Tensor:
     """``t`` cut from the reverse graph but keeping its forward-mode tangents."""
-    d = Tensor._from_op(t.data, None)
+    d = Tensor._from_op(t._data, None)
     d._fw = t._fw
     return d
 
@@ -241,7 +241,7 @@ def _drop_tangent(x: Tensor, level: int) -> None:
 
 
 def _zeros(like: Tensor, batch: tuple[int, ...] = ()) -> Tensor:
-    xp = array_module_of(like.data)
+    xp = array_module_of(like._data)
     dtype = like.dtype if like.dtype.kind == "f" else xp.float64
     return Tensor(xp.zeros(batch + like.shape, dtype=dtype))
 
@@ -484,7 +484,7 @@ def _seeds(like: Sequence[Tensor], row_shapes: Sequence[tuple], start: int, stop
     of shape ``(stop - start, *tensor.shape)`` (contiguous, so products run as GEMMs)."""
     seeds, offset = [], 0
     for t, row in zip(like, row_shapes):
-        xp = array_module_of(t.data)
+        xp = array_module_of(t._data)
         size = math.prod(row)
         dtype = t.dtype if t.dtype.kind == "f" else xp.float64
         e = xp.zeros((stop - start, size), dtype=dtype)

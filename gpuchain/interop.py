@@ -55,7 +55,7 @@ def from_dlpack(obj: Any, requires_grad: bool = False) -> Tensor:
         NumPy-backed for CPU memory, CuPy-backed for CUDA memory; same dtype and shape.
     """
     if isinstance(obj, Tensor):
-        return Tensor(obj.data, requires_grad=requires_grad)
+        return Tensor(obj._data, requires_grad=requires_grad)
     if not hasattr(obj, "__dlpack__") or not hasattr(obj, "__dlpack_device__"):
         raise DLPackError(f"from_dlpack: a {type(obj).__name__} does not export DLPack "
                           "(__dlpack__ / __dlpack_device__); pass an array or tensor")
@@ -100,7 +100,7 @@ def tensor_dlpack(t: Tensor, *, stream: Any = None, max_version: Any = None,
     copy : bool or None
         Whether the exporter must (True) or must not (False) copy.
     """
-    data = t.data
+    data = t._data
     kwargs: dict[str, Any] = {}
     if stream is not None:
         kwargs["stream"] = stream
@@ -132,5 +132,5 @@ def tensor_dlpack_device(t: Tensor) -> tuple[int, int]:
     ----------
     t : Tensor
     """
-    dev = t.data.__dlpack_device__()
+    dev = t._data.__dlpack_device__()
     return int(dev[0]), int(dev[1])

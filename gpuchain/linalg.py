@@ -48,7 +48,7 @@ def _T(x: Tensor) -> Tensor:
 
 
 def _eye(n: int, like: Tensor) -> Tensor:
-    return const_like(array_module_of(like.data).eye(n), like)
+    return const_like(array_module_of(like._data).eye(n), like)
 
 
 def _diag_embed(v: Tensor) -> Tensor:
@@ -348,8 +348,8 @@ def slogdet(a: Any) -> SlogdetResult:
         Input (a list of Tensors is stacked first).
     """
     x = _square_matrix(a, "slogdet")
-    xp = array_module_of(x.data)
-    sign = Tensor._from_op(xp.asarray(xp.linalg.slogdet(x.data)[0]), None)
+    xp = array_module_of(x._data)
+    sign = Tensor._from_op(xp.asarray(xp.linalg.slogdet(x._data)[0]), None)
     return SlogdetResult(sign, slogdet_p(x))
 
 
@@ -359,7 +359,7 @@ def _phi(x: Tensor) -> Tensor:
     """The lower triangle with the diagonal halved."""
     n = x.shape[-1]
     w = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
-    return x * const_like(array_module_of(x.data).asarray(w), x)
+    return x * const_like(array_module_of(x._data).asarray(w), x)
 
 
 def _sym(x: Tensor) -> Tensor:
@@ -483,9 +483,9 @@ def _gap_matrix(w: Tensor) -> tuple[Tensor, Any]:
     boolean array of repeated pairs."""
     n = w.shape[-1]
     gaps = reshape(w, w.shape[:-1] + (1, n)) - reshape(w, w.shape[:-1] + (n, 1))
-    xp = array_module_of(w.data)
-    scale = xp.abs(w.data).max(axis=-1) if n else xp.zeros(w.shape[:-1])
-    repeated = _degenerate(gaps.data, scale, w.dtype)
+    xp = array_module_of(w._data)
+    scale = xp.abs(w._data).max(axis=-1) if n else xp.zeros(w.shape[:-1])
+    repeated = _degenerate(gaps._data, scale, w.dtype)
     fill = repeated | xp.eye(n, dtype=bool)
     return gaps + const_like(fill, gaps), repeated
 
@@ -508,7 +508,7 @@ def _(ctx, g):
     e, repeated = _gap_matrix(w)
     vtgv = _T(v) @ gv
     skew = 0.5 * (vtgv - _T(vtgv))
-    _raise_if_used("eigh", "eigenvectors", skew.data, repeated, w.data)
+    _raise_if_used("eigh", "eigenvectors", skew._data, repeated, w._data)
     inner = _diag_embed(gw) + skew / e
     return (v @ inner @ _T(v),)
 
@@ -518,7 +518,7 @@ def _(ctx, t):
     w, v = ctx.params["packing"].unpack(ctx.out)
     e, repeated = _gap_matrix(w)
     m = _T(v) @ _sym(t[0]) @ v
-    xp = array_module_of(w.data)
+    xp = array_module_of(w._data)
     off = const_like(~(repeated | xp.eye(w.shape[-1], dtype=bool)), e)
     dw = diagonal(m, 0, -2, -1)
     dv = v @ (m / e * off)
@@ -578,20 +578,20 @@ def _(ctx, g):
     vhgv = vh @ _T(gvh)
     uhgu = uhgu - _T(uhgu)
     vhgv = vhgv - _T(vhgv)
-    xp = array_module_of(s.data)
-    _raise_if_used("svd", "singular vectors", xp.abs(uhgu.data) + xp.abs(vhgv.data), repeated,
-                   s.data)
+    xp = array_module_of(s._data)
+    _raise_if_used("svd", "singular vectors", xp.abs(uhgu._data) + xp.abs(vhgv._data), repeated,
+                   s._data)
     row = reshape(s, s.shape[:-1] + (1, k))
     col = reshape(s, s.shape[:-1] + (k, 1))
     inner = (uhgu * row + col * vhgv) / e + _diag_embed(gs)
     if m > n:
-        if bool((s.data == 0).any()) and bool((gu.data != 0).any()):
+        if bool((s._data == 0).any()) and bool((gu._data != 0).any()):
             raise LinAlgError("linalg.svd: the derivative of U is undefined for a tall "
                               "matrix with a zero singular value")
         gus = gu / row
         ga = (u @ inner + gus - u @ (_T(u) @ gus)) @ vh
     elif n > m:
-        if bool((s.data == 0).any()) and bool((gvh.data != 0).any()):
+        if bool((s._data == 0).any()) and bool((gvh._data != 0).any()):
             raise LinAlgError("linalg.svd: the derivative of Vh is undefined for a wide "
                               "matrix with a zero singular value")
         gvs = gvh / col
@@ -611,7 +611,7 @@ def _(ctx, t):
     v = _T(vh)
     ds_mat = _T(u) @ da @ v
     e, repeated = _gap_matrix(s * s)
-    xp = array_module_of(s.data)
+    xp = array_module_of(s._data)
     f = const_like(~(repeated | xp.eye(k, dtype=bool)), e) / e  # 1 / (s_j² - s_i²)
     row = reshape(s, s.shape[:-1] + (1, k))
     col = reshape(s, s.shape[:-1] + (k, 1))
@@ -674,7 +674,7 @@ def _vector_norm(x: Tensor, ord: Any, axis: tuple[int, ...],  # noqa: A002
     if ord == -np.inf:
         return red.min(a, axis=axis, keepdims=keepdims)
     if ord == 0:
-        return red.sum(const_like(x.data != 0, x), axis=axis, keepdims=keepdims)  # no grad
+        return red.sum(const_like(x._data != 0, x), axis=axis, keepdims=keepdims)  # no grad
     if ord == 1:
         return red.sum(a, axis=axis, keepdims=keepdims)
     p = float(ord)

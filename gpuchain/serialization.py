@@ -138,7 +138,7 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str, depth: int) -> 
     if isinstance(obj, float):
         return {"k": "float", "v": obj.hex()}  # bit-exact, NaN and inf included
     if isinstance(obj, Tensor):
-        return {"k": "tensor", "a": _store(obj.data, arrays, where),
+        return {"k": "tensor", "a": _store(obj._data, arrays, where),
                 "requires_grad": bool(obj.requires_grad)}
     if isinstance(obj, np.generic):
         return {"k": "npscalar", "a": _store(np.asarray(obj), arrays, where)}
@@ -268,7 +268,7 @@ def _safetensors_payload(obj: Any) -> Any:
             continue  # module extra state is not weights
         if not isinstance(name, str) or name == "__metadata__":
             raise SerializationError(f"save(format='safetensors'): invalid name {name!r}")
-        a = value.data if isinstance(value, Tensor) else value
+        a = value._data if isinstance(value, Tensor) else value
         if not (hasattr(a, "shape") and hasattr(a, "dtype")):
             raise SerializationError(f"save(format='safetensors'): {name!r} is a "
                                      f"{type(value).__name__}, not an array or Tensor")

@@ -155,8 +155,8 @@ def _restricted(f: Callable, xs: Sequence[Tensor], i: int | None
 def _finite_difference(f: Callable, xs: Sequence[Tensor], v: Sequence[np.ndarray],
                        eps: float) -> np.ndarray:
     with no_grad():
-        plus = f(*[Tensor(a.data + eps * d) for a, d in zip(xs, v)]).numpy()
-        minus = f(*[Tensor(a.data - eps * d) for a, d in zip(xs, v)]).numpy()
+        plus = f(*[Tensor(a._data + eps * d) for a, d in zip(xs, v)]).numpy()
+        minus = f(*[Tensor(a._data - eps * d) for a, d in zip(xs, v)]).numpy()
     return (plus - minus) / (2 * eps)
 
 

@@ -52,7 +52,7 @@ def test_collectives_at_world_size_one():
     t = Tensor(np.ones(3, dtype=np.float32))
     assert dist.broadcast(t) is t
     g = dist.all_gather(t)
-    assert isinstance(g, Tensor) and g.shape == (1, 3) and g.data is not t.data
+    assert isinstance(g, Tensor) and g.shape == (1, 3) and g._data is not t._data
     assert dist.all_reduce(3, "max") == 3
     assert dist.all_gather(2.5) == [2.5]
 
@@ -85,7 +85,7 @@ def test_data_parallel_gradients_match_plain_backward_bitwise():
     cross_entropy(dp(x), y).backward()
     for p, q in zip(plain.parameters(), wrapped.parameters()):
         assert np.array_equal(p.grad.numpy(), q.grad.numpy())
-        assert q.grad.data is q.grad_view  # in the flat gradient buffer, no copy left to do
+        assert q.grad._data is q.grad_view  # in the flat gradient buffer, no copy left to do
 
 
 def test_data_parallel_shares_the_module_buffers():
@@ -299,7 +299,7 @@ def test_buckets_follow_rebuilt_buffers():
     cross_entropy(plain(x), y).backward()
     for p, q in zip(plain.parameters(), wrapped.parameters()):
         assert np.array_equal(p.grad.numpy(), q.grad.numpy())
-        assert q.grad.data is q.grad_view
+        assert q.grad._data is q.grad_view
     buckets, _ = dp._buckets()
     assert {id(b.buffer) for b in buckets} == {id(b) for b in wrapped.flat_buffers()}
 

@@ -50,7 +50,7 @@ def test_torch_round_trip_shares_memory_and_keeps_dtype(dtype):
         tt.numpy().dtype == np.dtype(dtype)
     assert tt.numpy().dtype == np.dtype(dtype)
     tt[1, 2] = 0
-    assert t.data[1, 2] == 0  # a write on the torch side is seen here
+    assert t._data[1, 2] == 0  # a write on the torch side is seen here
     t.data[0, 1] = 1
     assert bool(tt[0, 1] == 1)
     g = from_dlpack(tt)

@@ -23,14 +23,14 @@ def _call(name, t, v):
 
 def test_manual_sgd_under_no_grad_updates_the_leaf_in_place():
     w = gc.tensor(np.array([1.0, 2.0]), requires_grad=True)
-    data = w.data
+    data = w._data
     for _ in range(3):
         loss = (w * w).sum()
         w.grad = None
         loss.backward()
         with gc.no_grad():
             out = _call("isub", w, 0.1 * w.grad)
-        assert out is w and w.requires_grad and w.is_leaf and w.data is data
+        assert out is w and w.requires_grad and w.is_leaf and w._data is data
     np.testing.assert_allclose(w.numpy(), np.array([1.0, 2.0]) * 0.8 ** 3)
 
 

@@ -246,7 +246,7 @@ def test_held_gradient_does_not_change_under_the_user():
     np.testing.assert_array_equal(g.numpy(), kept)
     assert not np.array_equal(model[0].weight.grad.numpy(), kept)
     # and the new gradient is still written straight into the flat buffer
-    assert model[0].weight.grad.data is model[0].weight.grad_view
+    assert model[0].weight.grad._data is model[0].weight.grad_view
 
 
 def test_layer_norm_float16_and_no_affine():

@@ -24,7 +24,7 @@ def test_parameters_are_views_of_one_flat_buffer():
     x = np.ones((2, 3), np.float32)
     F.cross_entropy(model(x), np.array([0, 1])).backward()
     for p in params:  # the fused op wrote each gradient straight into the flat buffer
-        assert p.grad.data is p.grad_view
+        assert p.grad._data is p.grad_view
     model.zero_grad()
     assert all(p.grad is None for p in params)
 

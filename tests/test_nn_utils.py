@@ -40,7 +40,7 @@ def test_clip_grad_norm_matches_pytorch(norm_type, max_norm):
     np.testing.assert_allclose(total.item(), ttotal.item(), rtol=1e-12)
     for p, t in zip(model.parameters(), ts):
         np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-12)
-        assert p.grad.data is p.grad_view  # clipped in the flat gradient buffer
+        assert p.grad._data is p.grad_view  # clipped in the flat gradient buffer
 
 
 def test_clip_grad_value_and_loose_tensors():

@@ -198,7 +198,7 @@ def get_array_module(*arrays: Any) -> ModuleType:
     """
     xp = None
     for a in arrays:
-        data = a.data if getattr(a, "_is_tensor", False) else a
+        data = a._data if getattr(a, "_is_tensor", False) else a
         mod = _cupy if is_cupy_array(data) else (np if isinstance(data, np.ndarray) else None)
         if mod is None:
             continue

@@ -62,7 +62,7 @@ def contenders(cfg: Config, n_ops: int) -> list[Contender]:
     import gpuchain as gc
 
     x0 = _input()
-    xg = gc.tensor(x0).data  # on the selected backend
+    xg = gc.tensor(x0)._data  # on the selected backend
 
     def gc_values() -> dict[str, Any]:
         s, g = gpuchain_chain(n_ops, xg)

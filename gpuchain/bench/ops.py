@@ -123,7 +123,7 @@ def _gc_step(case: Case, xs: list[np.ndarray], w: np.ndarray) -> Callable[[], li
     def step():
         ts = [gc.tensor(x, requires_grad=True) for x in xs]
         (case.gc_fn(*ts) * w).sum().backward()
-        return [t.grad.data for t in ts]
+        return [t.grad._data for t in ts]
 
     return step
 

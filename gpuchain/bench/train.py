@@ -76,8 +76,8 @@ def gpuchain_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     sizes = [params[0].shape[0]] + [w.shape[1] for w in params[::2]]
     model = gc.nn.MLP(sizes, activation="relu", dtype=params[0].dtype)  # built on the CPU
     for layer, w, b in zip(model, params[::2], params[1::2]):
-        layer.weight.data[...] = w
-        layer.bias.data[...] = b
+        layer.weight._data[...] = w
+        layer.bias._data[...] = b
     model.to(gc.get_backend().device)
     opt = gc.optim.Adam(model, lr=LR)
     xt, yt = gc.tensor(x), gc.tensor(y)
@@ -122,7 +122,7 @@ def gpuchain_modern(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     from gpuchain.nn.functional import cross_entropy, dense
     from gpuchain.nn.utils import clip_grad_norm_
 
-    ws = [nn.Parameter(gc.tensor(p).data) for p in params]
+    ws = [nn.Parameter(gc.tensor(p)._data) for p in params]
     n = len(ws) // 2
     norms = [nn.LayerNorm(w.shape[1]).to(gc.get_backend().device) for w in ws[:-2:2]]
     drop = nn.Dropout(DROPOUT_P)

@@ -45,7 +45,7 @@ def make_buckets(buffers: list[FlatBuffer], bucket_bytes: int) -> list[Bucket]:
         current: Bucket | None = None
         item = buf.dtype.itemsize
         for p, off in reversed(list(zip(buf.params, buf.offsets))):
-            n = int(p.data.size)
+            n = int(p._data.size)
             if current is not None and (current.hi - off) * item > bucket_bytes:
                 buckets.append(current)
                 current = None

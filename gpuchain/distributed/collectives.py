@@ -25,7 +25,7 @@ def _unwrap(fn: str, x: Any) -> tuple[Any, str]:
             raise DistributedError(
                 f"{fn}: the Tensor {x.dtype}{tuple(x.shape)} is the output of a recorded op; "
                 "collectives write in place, so pass x.detach() (or a leaf)")
-        return x.data, "tensor"
+        return x._data, "tensor"
     if isinstance(x, np.ndarray) or is_cupy_array(x):
         return x, "array"
     if isinstance(x, (bool, int, float, complex, np.generic)):

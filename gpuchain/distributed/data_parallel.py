@@ -200,7 +200,7 @@ class _Pass:
             raise DistributedError(
                 f"DataParallel: gradient of shape {tuple(g.shape)} for a parameter of shape "
                 f"{tuple(p.shape)} (batched cotangents are not supported)")
-        self._take(p, g.data)
+        self._take(p, g._data)
         i = self.bucket_of[id(p)]
         self.received.add(id(p))
         self.missing[i] -= 1
@@ -217,7 +217,7 @@ class _Pass:
         slot = p.grad_view
         p.claim_grad_slot()
         if p.grad is not None:
-            array_module_of(slot).add(p.grad.data, g, out=slot)
+            array_module_of(slot).add(p.grad._data, g, out=slot)
             p.grad = None
         elif g is not slot:
             slot[...] = g
@@ -244,8 +244,8 @@ class _Pass:
         p.claim_grad_slot()
         if p.grad is None:
             slot[...] = 0
-        elif p.grad.data is not slot:
-            slot[...] = p.grad.data
+        elif p.grad._data is not slot:
+            slot[...] = p.grad._data
         p.grad = Tensor._from_op(slot, None)
 
 

@@ -13,7 +13,7 @@ from typing import Any, overload
 
 from gpuchain.backend import array_module_of
 from gpuchain.engine import collector
-from gpuchain.engine import tensor as _tensor_module
+from gpuchain.engine import versions as _versions
 from gpuchain.engine.mode import set_grad_enabled, state
 from gpuchain.engine.op import AccumulateGrad, Node, check_finite, grad_node
 from gpuchain.engine.tensor import Tensor, as_array
@@ -48,7 +48,7 @@ def _seed(root: Tensor, grad: Any, batch_shape: tuple[int, ...]) -> Tensor:
             raise RuntimeError(
                 f"backward: output has shape {root.shape}; a gradient is implied only for a "
                 "scalar output — pass grad= (an array of the output's shape)")
-        return Tensor(array_module_of(root.data).ones_like(root.data))
+        return Tensor(array_module_of(root._data).ones_like(root._data))
     g = grad if isinstance(grad, Tensor) else Tensor(as_array(grad, root.dtype))
     if g.shape != batch_shape + root.shape:
         raise ShapeError(f"backward: grad has shape {g.shape}, expected "
@@ -92,12 +92,21 @@ def _check_versions(node: Node) -> None:
     if node.inputs is None or recorded is None:  # nothing saved, nothing to check
         return
     for i, t in enumerate(node.inputs):
-        if t._version > recorded:
+        if _versions.version_of(t._data) > recorded:
+            site = (f" (applied at {node.created_at})" if node.created_at else "")
             raise RuntimeError(
-                f"backward through op '{node.op.name}': its input {i} ({t.dtype} "
-                f"{tuple(t.shape)}) was modified in place after the op saved it; the "
-                "gradient would be wrong. Clone the tensor before changing it, or change "
-                "it after backward.")
+                f"backward through op '{node.op.name}'{site}: its input {i}, "
+                f"{_describe_tensor(t)}, was modified in place after the op saved it, so "
+                "the gradient would be wrong. Copy the tensor before changing it "
+                "(t.copy()), or change it after backward"
+                + ("" if site else "; gc.detect_anomaly() records where each op was applied"))
+
+
+def _describe_tensor(t: Tensor) -> str:
+    kind = (f"the output of op '{t._node.op.name}'" if t._node is not None
+            else "a leaf that requires grad" if t.requires_grad else "a constant")
+    return f"{kind} ({t.dtype}{tuple(t.shape)})"
+
 
 
 def _apply_rule(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...]:
@@ -106,10 +115,10 @@ def _apply_rule(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...
     op = node.op
     if node.freed:
         raise _freed_error(node)
-    if node.recorded_at is not None and _tensor_module._clock > node.recorded_at:
+    if node.recorded_at is not None and _versions._clock > node.recorded_at:
         _check_versions(node)
     if raw_ok and op.raw_vjp_rule is not None:
-        raw = op.raw_vjp_rule(node, g.data)
+        raw = op.raw_vjp_rule(node, g._data)
         return tuple([None if a is None else Tensor._from_op(a, None) for a in raw])
     if op.vjp_rule is None:
         raise MissingRuleError(f"{op.name}: no VJP rule, so a gradient cannot flow through it "
@@ -207,7 +216,7 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
                 if gi.dtype != dtype:
                     gi = gi.astype(dtype)
                 if anomaly:
-                    check_finite(node.op.name, "backward", gi.data, node.where())
+                    check_finite(node.op.name, "backward", gi._data, node.where())
                 _accumulate(cotangents, parent, gi)
             pending[parent] -= 1
             if pending[parent] == 0:

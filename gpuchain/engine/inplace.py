@@ -1,7 +1,7 @@
 """In-place updates of Tensors, with PyTorch's rules.
 
 ``w -= lr * w.grad`` (and ``+=``, ``*=``, ``/=``, ``w[...] = v``, ``w.zero_()``,
-``w.copy_(v)``, ``w.fill_(v)``) writes into ``w.data`` itself, so ``w`` stays the same
+``w.copy_(v)``, ``w.fill_(v)``) writes into ``w._data`` itself, so ``w`` stays the same
 leaf and keeps ``requires_grad``. Allowed:
 
 - on any tensor that is not the result of a recorded op, when no graph is being
@@ -24,7 +24,7 @@ import numpy as np
 
 from gpuchain.backend import array_module_of, is_cupy_array
 from gpuchain.engine.mode import state
-from gpuchain.engine.tensor import bump_version
+from gpuchain.engine.versions import mark_written
 from gpuchain.errors import DeviceMismatchError, DTypeError, ShapeError
 
 __all__ = ["copy_", "fill_", "iadd", "idiv", "imul", "isub", "setitem", "zero_"]
@@ -48,7 +48,7 @@ def check_mutable(t: Any, what: str) -> None:
         raise RuntimeError(
             f"{what}: the {_describe(t)} tensor is a leaf that requires grad and a graph is "
             "being recorded; do the update inside `with gc.no_grad():`")
-    data = t.data
+    data = t._data
     flags = getattr(data, "flags", None)
     if flags is not None and not flags.writeable:
         raise ValueError(f"{what}: the {_describe(t)} tensor's array is read-only (a "
@@ -56,9 +56,9 @@ def check_mutable(t: Any, what: str) -> None:
 
 
 def _operand(t: Any, value: Any, what: str) -> Any:
-    v = value.data if getattr(value, "_is_tensor", False) else value
+    v = value._data if getattr(value, "_is_tensor", False) else value
     if hasattr(v, "dtype") and hasattr(v, "shape"):
-        if is_cupy_array(v) != is_cupy_array(t.data):
+        if is_cupy_array(v) != is_cupy_array(t._data):
             raise DeviceMismatchError(f"{what}: the tensor is on {t.device} but the value is "
                                       f"on {'cuda' if is_cupy_array(v) else 'cpu'}")
         if v.dtype.kind in "c" or (t.dtype.kind in "iub" and v.dtype.kind == "f"):
@@ -78,15 +78,14 @@ def _operand(t: Any, value: Any, what: str) -> Any:
 
 
 def _bump(t: Any) -> None:
-    if hasattr(t, "_version"):
-        bump_version(t)
+    mark_written(t._data)
 
 
 def _augmented(t: Any, value: Any, symbol: str) -> Any:
     what = f"in-place {symbol}"
     check_mutable(t, what)
     v = _operand(t, value, what)
-    xp = array_module_of(t.data)
+    xp = array_module_of(t._data)
     if symbol == "/=" and t.dtype.kind != "f":
         raise DTypeError(f"{what}: true division of a {_describe(t)} tensor needs a floating "
                          "dtype")
@@ -98,7 +97,7 @@ def _augmented(t: Any, value: Any, symbol: str) -> Any:
     except ValueError:
         raise ShapeError(f"{what}: a value of shape {shape} does not broadcast to the "
                          f"tensor's shape {tuple(t.shape)}") from None
-    getattr(xp, _UFUNCS[symbol])(t.data, v, out=t.data, casting="unsafe")
+    getattr(xp, _UFUNCS[symbol])(t._data, v, out=t._data, casting="unsafe")
     _bump(t)
     return t
 
@@ -129,11 +128,11 @@ def setitem(t: Any, index: Any, value: Any) -> None:
     check_mutable(t, what)
     v = _operand(t, value, what)
     if isinstance(index, tuple):
-        index = tuple(i.data if getattr(i, "_is_tensor", False) else i for i in index)
+        index = tuple(i._data if getattr(i, "_is_tensor", False) else i for i in index)
     elif getattr(index, "_is_tensor", False):
-        index = index.data
+        index = index._data
     try:
-        t.data[index] = v
+        t._data[index] = v
     except (ValueError, IndexError) as exc:
         raise ShapeError(f"{what}: cannot assign a value of shape {tuple(np.shape(v))} to "
                          f"index {index!r} of a {_describe(t)} tensor ({exc})") from exc
@@ -143,7 +142,7 @@ def setitem(t: Any, index: Any, value: Any) -> None:
 def zero_(t: Any) -> Any:
     """Set every element of ``t`` to 0 in place; returns ``t``."""
     check_mutable(t, "zero_")
-    t.data.fill(0)
+    t._data.fill(0)
     _bump(t)
     return t
 
@@ -154,7 +153,7 @@ def fill_(t: Any, value: Any) -> Any:
     v = _operand(t, value, "fill_")
     if np.ndim(v) != 0:
         raise ShapeError(f"fill_: expected a scalar, got shape {tuple(np.shape(v))}")
-    t.data.fill(v.item() if hasattr(v, "item") else v)
+    t._data.fill(v.item() if hasattr(v, "item") else v)
     _bump(t)
     return t
 
@@ -163,14 +162,14 @@ def copy_(t: Any, src: Any) -> Any:
     """Copy ``src`` (broadcast to ``t``'s shape, cast to its dtype) into ``t``; returns
     ``t``. A source on another device is moved."""
     check_mutable(t, "copy_")
-    v = src.data if getattr(src, "_is_tensor", False) else src
-    xp = array_module_of(t.data)
-    if hasattr(v, "dtype") and is_cupy_array(v) != is_cupy_array(t.data):
+    v = src._data if getattr(src, "_is_tensor", False) else src
+    xp = array_module_of(t._data)
+    if hasattr(v, "dtype") and is_cupy_array(v) != is_cupy_array(t._data):
         v = v.get() if is_cupy_array(v) else xp.asarray(v)
     if not hasattr(v, "dtype"):
         v = _operand(t, v, "copy_")
     try:
-        xp.copyto(t.data, v, casting="unsafe")
+        xp.copyto(t._data, v, casting="unsafe")
     except ValueError as exc:
         raise ShapeError(f"copy_: a source of shape {tuple(np.shape(v))} does not broadcast "
                          f"to {_describe(t)}") from exc

@@ -44,7 +44,7 @@ import numpy as np
 
 from gpuchain.backend import is_cupy_array
 from gpuchain.engine import collector
-from gpuchain.engine import tensor as _tensor_module
+from gpuchain.engine import versions as _versions
 from gpuchain.engine.mode import active_levels, state
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import (
@@ -389,12 +389,12 @@ def _coerce(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     # conversion.
     if len(inputs) == 2:
         a, b = inputs
-        if type(a) is Tensor and type(b) in (float, int) and type(a.data) is np.ndarray \
-                and a.data.dtype.kind == "f":
-            return a, Tensor._from_op(np.asarray(b, dtype=a.data.dtype), None)
-        if type(b) is Tensor and type(a) in (float, int) and type(b.data) is np.ndarray \
-                and b.data.dtype.kind == "f":
-            return Tensor._from_op(np.asarray(a, dtype=b.data.dtype), None), b
+        if type(a) is Tensor and type(b) in (float, int) and type(a._data) is np.ndarray \
+                and a._data.dtype.kind == "f":
+            return a, Tensor._from_op(np.asarray(b, dtype=a._data.dtype), None)
+        if type(b) is Tensor and type(a) in (float, int) and type(b._data) is np.ndarray \
+                and b._data.dtype.kind == "f":
+            return Tensor._from_op(np.asarray(a, dtype=b._data.dtype), None), b
     return coerce_inputs(inputs)
 
 
@@ -464,8 +464,8 @@ def _record(op: Primitive, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...],
     saves_inputs = save == "inputs" or save == "both"
     out._node = Node(op, params, edges, in_shapes, in_dtypes,
                      inputs if saves_inputs else None,
-                     out.data if save == "output" or save == "both" else None,
-                     residuals, _tensor_module._clock if saves_inputs else None, site)
+                     out._data if save == "output" or save == "both" else None,
+                     residuals, _versions._clock if saves_inputs else None, site)
     out.requires_grad = True
 
 
@@ -524,14 +524,14 @@ def _propagate_tangents(op: Primitive, inputs: tuple[Tensor, ...], params: dict,
 def apply(op: Primitive, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
     """The hot path: unwrap, pick xp, run the forward, wrap, record, propagate tangents."""
     if len(inputs) == 1:
-        arrays: tuple[Any, ...] = (inputs[0].data,)
+        arrays: tuple[Any, ...] = (inputs[0]._data,)
         xp = np if type(arrays[0]) is np.ndarray else _array_module(op, arrays)
     elif len(inputs) == 2:
-        arrays = (inputs[0].data, inputs[1].data)
+        arrays = (inputs[0]._data, inputs[1]._data)
         xp = np if type(arrays[0]) is np.ndarray and type(arrays[1]) is np.ndarray \
             else _array_module(op, arrays)
     else:
-        arrays = tuple([t.data for t in inputs])
+        arrays = tuple([t._data for t in inputs])
         xp = _array_module(op, arrays) if arrays else np
     forward = op.forward if xp is np or op.cuda_forward is None else op.cuda_forward
     try:
@@ -547,10 +547,9 @@ def apply(op: Primitive, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> 
         result = xp.asarray(result)  # NumPy reductions return scalars, not 0-d arrays
     # Tensor._from_op(result, None), inlined: this line runs once per op call
     out = _new_tensor(Tensor)
-    out.data = result
+    out._data = result
     out.grad = out._node = out._fw = out._acc = None
     out.requires_grad = False
-    out._version = 0
 
     st = state
     grad_enabled, levels, anomaly = st.grad_enabled, st.fw_levels, st.anomaly

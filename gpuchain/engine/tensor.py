@@ -20,6 +20,8 @@ from gpuchain.backend import (
     is_cupy_array,
     move_array,
 )
+from gpuchain.engine.tracked import TrackedArray, plain
+from gpuchain.engine.versions import mark_written, version_of
 from gpuchain.errors import DTypeError, ShapeError
 
 if TYPE_CHECKING:  # engine.op imports this module
@@ -67,16 +69,13 @@ class Tensor:
 
     Attributes
     ----------
-    data : ndarray
-        The array (NumPy or CuPy).
     grad : Tensor or None
         The accumulated gradient of a leaf after ``backward()``.
     requires_grad : bool
         Whether ops on this tensor are recorded for reverse mode.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_acc", "_fw", "_version",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_acc", "_fw", "__weakref__")
     _is_tensor = True
     # NumPy must defer to Tensor: ``ndarray + Tensor`` calls Tensor.__radd__.
     __array_ufunc__ = None
@@ -85,12 +84,11 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if type(data) is not np.ndarray and not is_cupy_array(data):
             data = as_array(data)
-        self.data = data
+        self._data = data
         self.grad: Tensor | None = None
         self._node: Node | None = None
         self._acc: AccumulateGrad | None = None
         self._fw: dict[int, Tensor] | None = None  # forward-mode level -> tangent
-        self._version = 0
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -98,40 +96,67 @@ class Tensor:
     @classmethod
     def _from_op(cls, data: Any, node: Any) -> Tensor:
         t = cls.__new__(cls)
-        t.data = data
+        t._data = data
         t.grad = None
         t._node = node
         t._acc = None
         t._fw = None
-        t._version = 0
         t.requires_grad = node is not None
         return t
 
     # --- properties -------------------------------------------------------------------
     @property
+    def data(self) -> Any:
+        """The tensor's array, sharing its memory (not differentiable).
+
+        On NumPy it is a :class:`~gpuchain.engine.tracked.TrackedArray` view: a write
+        through it (``w.data[...] = 0``, ``w.data -= g``, ``np.copyto(w.data, v)``) bumps
+        the version counter, so a backward through an op that saved ``w`` earlier raises
+        instead of using the changed value. On CuPy it is the array itself (writes are not
+        tracked there; use the in-place Tensor methods). Assigning ``t.data = array``
+        replaces the array and counts as a write.
+        """
+        arr = self._data
+        return arr.view(TrackedArray) if type(arr) is np.ndarray else arr
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        arr = as_array(value, xp=array_module_of(self._data))
+        if self.requires_grad and arr.dtype.kind != "f":
+            raise DTypeError(f"Tensor.data: a tensor that requires grad needs floating data, "
+                             f"got {arr.dtype}{tuple(arr.shape)}")
+        self._data = arr
+        mark_written(arr)
+
+    @property
+    def _version(self) -> int:
+        """The version counter of this tensor's storage (bumped by every in-place write)."""
+        return version_of(self._data)
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """The array's shape."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
         """The array's dtype."""
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
         """Number of elements."""
-        return self.data.size
+        return self._data.size
 
     @property
     def device(self) -> str:
         """``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
-        return device_of(self.data)
+        return device_of(self._data)
 
     @property
     def is_leaf(self) -> bool:
@@ -154,10 +179,10 @@ class Tensor:
     # --- autograd ---------------------------------------------------------------------
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Set ``requires_grad`` in place (leaves only) and return the tensor."""
-        if flag and self.data.dtype.kind != "f":
+        if flag and self._data.dtype.kind != "f":
             raise DTypeError(
-                f"only floating tensors can require grad; this one is {self.data.dtype} "
-                f"with shape {tuple(self.data.shape)} (cast it with .astype('float32'))")
+                f"only floating tensors can require grad; this one is {self._data.dtype} "
+                f"with shape {tuple(self._data.shape)} (cast it with .astype('float32'))")
         if self._node is not None and not flag:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
         self.requires_grad = flag
@@ -165,7 +190,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (and from forward-mode tangents)."""
-        return Tensor._from_op(self.data, None)
+        return Tensor._from_op(self._data, None)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.grad = None``)."""
@@ -193,14 +218,16 @@ class Tensor:
 
     # --- conversions ------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU for CuPy tensors)."""
-        return move_array(self.data, "cpu")
+        """The data as a NumPy array: for a CPU tensor its own memory (writes are tracked,
+        as through :attr:`data`); for a CuPy tensor a copy from the GPU."""
+        arr = self._data
+        return arr.view(TrackedArray) if type(arr) is np.ndarray else move_array(arr, "cpu")
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python scalar."""
-        if self.data.size != 1:
-            raise ValueError(f"item(): tensor has {self.data.size} elements, expected 1")
-        return self.data.reshape(()).item()
+        if self._data.size != 1:
+            raise ValueError(f"item(): tensor has {self._data.size} elements, expected 1")
+        return self._data.reshape(()).item()
 
     def tolist(self) -> Any:
         """The data as nested Python lists."""
@@ -230,7 +257,7 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     def __bool__(self) -> bool:
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -239,9 +266,9 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError(f"only integer tensors of one element can be used as an index; "
-                            f"this one is {self.data.dtype}{tuple(self.data.shape)}")
+                            f"this one is {self._data.dtype}{tuple(self._data.shape)}")
         return int(self.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -253,14 +280,14 @@ class Tensor:
 
     # --- sequence protocol ------------------------------------------------------------
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(self.data.shape[0]):
+        for i in range(self._data.shape[0]):
             yield _ops.getitem(self, i)
 
     def __getitem__(self, index: Any) -> Tensor:
@@ -365,22 +392,22 @@ class Tensor:
 
     # --- comparisons (not differentiable: boolean tensors) -------------------------------
     def __lt__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor(self.data < _raw(other))
+        return Tensor(self._data < _raw(other))
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor(self.data <= _raw(other))
+        return Tensor(self._data <= _raw(other))
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor(self.data > _raw(other))
+        return Tensor(self._data > _raw(other))
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor(self.data >= _raw(other))
+        return Tensor(self._data >= _raw(other))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor(self.data == _raw(other))
+        return Tensor(self._data == _raw(other))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor(self.data != _raw(other))
+        return Tensor(self._data != _raw(other))
 
     # --- array methods (each is the gpuchain function of the same name) -------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -558,26 +585,8 @@ class Tensor:
         return _ops.relu(self)
 
 
-# Version counters read a global clock: a change in place stamps the tensor with the
-# clock's next value, so a node needs to remember one number (the clock when it saved its
-# inputs) and the reverse pass looks at its inputs only if anything changed since.
-_clock = 0
-
-
-def bump_version(t: Tensor) -> None:
-    """Record that ``t``'s data was changed in place (after every in-place write)."""
-    global _clock
-    _clock += 1
-    t._version = _clock
-
-
-def mutation_clock() -> int:
-    """The clock value of the latest in-place change anywhere."""
-    return _clock
-
-
 def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 _SUPPORTED_KINDS = "biuf"
@@ -600,8 +609,9 @@ def as_array(data: Any, dtype: Any = None, xp: Any = None, copy: bool = False) -
     if xp is None:
         xp = get_backend().xp
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if isinstance(data, np.ndarray) or is_cupy_array(data):
+        data = plain(data)  # storage is always a base-class array
         _check_kind(data, data)
         arr = data if dtype is None else data.astype(dtype, copy=False)
         if xp is not np and isinstance(arr, np.ndarray):
@@ -675,7 +685,7 @@ def coerce_inputs(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     holding Tensors is stacked (and stays differentiable)."""
     ref = next((x for x in inputs if isinstance(x, Tensor)), None)
     ref_dtype = ref.dtype if ref is not None else None
-    xp = array_module_of(ref.data) if ref is not None else None
+    xp = array_module_of(ref._data) if ref is not None else None
     out = []
     for x in inputs:
         if isinstance(x, Tensor):

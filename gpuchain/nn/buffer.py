@@ -40,12 +40,12 @@ class FlatBuffer:
     def __init__(self, params: Sequence[Parameter], xp: Any = None) -> None:
         if not params:
             raise ValueError("FlatBuffer: no parameters given")
-        dtype = params[0].data.dtype
+        dtype = params[0]._data.dtype
         if xp is None:
-            xp = array_module_of(params[0].data)
+            xp = array_module_of(params[0]._data)
         for p in params:
-            if p.data.dtype != dtype:
-                raise DTypeError(f"FlatBuffer: mixed dtypes {dtype} and {p.data.dtype}")
+            if p._data.dtype != dtype:
+                raise DTypeError(f"FlatBuffer: mixed dtypes {dtype} and {p._data.dtype}")
         if len({id(p) for p in params}) != len(params):
             raise ValueError("FlatBuffer: a parameter is listed twice")
         self.params = list(params)
@@ -53,16 +53,16 @@ class FlatBuffer:
         total = 0
         for p in self.params:
             self.offsets.append(total)
-            total += p.data.size
+            total += p._data.size
         data = xp.empty(total, dtype=dtype)
         for p, off in zip(self.params, self.offsets, strict=True):
-            src = p.data
+            src = p._data
             if array_module_of(src) is not xp:
                 src = xp.asarray(src) if xp is not np else src.get()
-            data[off:off + p.data.size].reshape(p.data.shape)[...] = src
+            data[off:off + p._data.size].reshape(p._data.shape)[...] = src
         self.data = data
         self.grad = xp.zeros(total, dtype=dtype)
-        self._shapes = [tuple(p.data.shape) for p in self.params]
+        self._shapes = [tuple(p._data.shape) for p in self.params]
         self._views: list[Any] = [None] * len(self.params)
         for p in self.params:
             p._buffer = self
@@ -76,9 +76,9 @@ class FlatBuffer:
         i = self._index(p)
         off, shape = self.offsets[i], self._shapes[i]
         n = int(np.prod(shape, dtype=np.int64))
-        p.data = self.data[off:off + n].reshape(shape)
+        p._data = self.data[off:off + n].reshape(shape)
         p.grad_view = self.grad[off:off + n].reshape(shape)
-        self._views[i] = p.data
+        self._views[i] = p._data
 
     def _index(self, p: Parameter) -> int:
         for i, q in enumerate(self.params):
@@ -91,7 +91,7 @@ class FlatBuffer:
         views = self._views
         for i, q in enumerate(self.params):
             if q is p:
-                return i < len(views) and p.data is views[i]
+                return i < len(views) and p._data is views[i]
         return False
 
     def owns(self, p: Parameter) -> bool:
@@ -117,7 +117,7 @@ class FlatBuffer:
         so a gradient the user kept is never overwritten by the next backward.
         With ``set_to_none=False`` the gradients become zeros instead of None."""
         chosen = self.params if params is None else [p for p in params if p._buffer is self]
-        if any(p.grad is not None and p.grad.data is p.grad_view for p in chosen) or (
+        if any(p.grad is not None and p.grad._data is p.grad_view for p in chosen) or (
                 not set_to_none):
             self._fresh_grad()
         for p in chosen:
@@ -147,7 +147,7 @@ class FlatBuffer:
             if grad is None:
                 raise ValueError(f"gather_grads: a parameter of shape {tuple(p.shape)} has "
                                  "no .grad (every parameter's .grad must be set)")
-            g = grad.data
+            g = grad._data
             if g is not p.grad_view:
                 p.grad_view[...] = g
         return self.grad
@@ -185,7 +185,7 @@ def flatten(params: Iterable[Parameter], xp: Any = None) -> list[FlatBuffer]:
     for p in params:
         if not isinstance(p, Parameter):
             raise TypeError(f"flatten: expected Parameters, got {type(p).__name__}")
-        groups.setdefault(p.data.dtype, []).append(p)
+        groups.setdefault(p._data.dtype, []).append(p)
     return [FlatBuffer(ps, xp) for ps in groups.values()]
 
 

@@ -97,14 +97,14 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
     name, slope = ctx.params["activation"], ctx.params["slope"]
     x, W = ctx.inputs[0], ctx.inputs[1]
     xp = array_module_of(g)
-    n_in, n_out = W.data.shape
+    n_in, n_out = W._data.shape
     g2 = g.reshape(-1, n_out)
     has_b = len(ctx.inputs) > 2
     db = input_grad_buffer(ctx.inputs[2], xp) if has_b and ctx.needs_grad(2) else None
-    saved = (ctx.out.data if _saves_output(name) else ctx.residuals).reshape(-1, n_out)
+    saved = (ctx.out._data if _saves_output(name) else ctx.residuals).reshape(-1, n_out)
     if xp is np:
         d = _act_deriv(name, Tensor._from_op(saved, None), slope)
-        dz = g2 if d is None else np.multiply(g2, d.data, out=np.empty_like(g2))
+        dz = g2 if d is None else np.multiply(g2, d._data, out=np.empty_like(g2))
         if db is not None:
             np.sum(dz, axis=0, out=db)
     else:
@@ -115,11 +115,11 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
         kernels.act_grad_bias(g2, xp.ascontiguousarray(saved), name, slope, dz, db)
     dx = dW = None
     if ctx.needs_grad(1):
-        x2 = x.data.reshape(-1, n_in)
+        x2 = x._data.reshape(-1, n_in)
         dW = xp.matmul(x2.T, dz, out=input_grad_buffer(W, xp))
     if ctx.needs_grad(0):
-        dx = xp.matmul(dz, W.data.T, out=xp.empty((dz.shape[0], n_in), dtype=dz.dtype))
-        dx = dx.reshape(x.data.shape)
+        dx = xp.matmul(dz, W._data.T, out=xp.empty((dz.shape[0], n_in), dtype=dz.dtype))
+        dx = dx.reshape(x._data.shape)
     return (dx, dW, db) if has_b else (dx, dW)
 
 
@@ -141,7 +141,7 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
         state.grad_enabled and any(t.requires_grad for t in ctx.inputs))
     if (not differentiated and not _saves_output(name) and zdot.shape == ctx.residuals.shape
             and array_module_of(ctx.residuals) is not np):
-        return _cuda_jvp_epilogue(ctx.residuals, zdot.data, name, slope)
+        return _cuda_jvp_epilogue(ctx.residuals, zdot._data, name, slope)
     if _saves_output(name) or differentiated:
         d = _deriv(ctx, name, slope)
     else:

@@ -35,7 +35,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True,
         x = coerce_inputs((x,))[0]
     if not training or p == 0:
         return x
-    xp = array_module_of(x.data)
+    xp = array_module_of(x._data)
     if p == 1:
         return x * Tensor(xp.zeros(x.shape, dtype=x.dtype))
     rng = init.rng_from(rng)

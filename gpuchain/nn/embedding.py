@@ -51,8 +51,8 @@ class Embedding(Module):
         self.flat_buffers()
 
     def forward(self, indices: Any) -> Tensor:
-        idx = indices.data if isinstance(indices, Tensor) else indices
-        xp = array_module_of(self.weight.data)
+        idx = indices._data if isinstance(indices, Tensor) else indices
+        xp = array_module_of(self.weight._data)
         idx = xp.asarray(idx) if not hasattr(idx, "dtype") else idx
         if idx.dtype.kind not in "iu":
             raise DTypeError(f"Embedding: indices must be integers, got {idx.dtype}"

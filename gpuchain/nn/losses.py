@@ -113,7 +113,7 @@ def _(xp: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
 
 
 def _onehot(logits: Tensor, labels: Any) -> Tensor:
-    xp = array_module_of(logits.data)
+    xp = array_module_of(logits._data)
     oh = xp.zeros(logits.shape, dtype=logits.dtype)
     oh[xp.arange(labels.shape[0]), labels] = 1
     return const_like(oh, logits)
@@ -122,13 +122,13 @@ def _onehot(logits: Tensor, labels: Any) -> Tensor:
 @cross_entropy_op.vjp
 def _(ctx: Any, g: Tensor) -> tuple[Tensor | None, None]:
     logits, labels = ctx.inputs
-    diff = gops.softmax(logits, axis=-1) - _onehot(logits, labels.data)
+    diff = gops.softmax(logits, axis=-1) - _onehot(logits, labels._data)
     return diff * g.reshape(g.shape + (1,)), None
 
 
 @cross_entropy_op.raw_vjp
 def _(ctx: Any, g: Any) -> tuple[Any, None]:
-    labels = ctx.inputs[1].data
+    labels = ctx.inputs[1]._data
     xp = array_module_of(g)
     if xp is np:
         d = ctx.residuals.copy()
@@ -148,7 +148,7 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
     if ldot is None:
         return None
     logits, labels = ctx.inputs
-    return (ldot * (gops.softmax(logits, axis=-1) - _onehot(logits, labels.data))).sum(axis=-1)
+    return (ldot * (gops.softmax(logits, axis=-1) - _onehot(logits, labels._data))).sum(axis=-1)
 
 
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
@@ -180,11 +180,11 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
         raise ShapeError(f"cross_entropy: expected logits (batch, classes) and labels "
                          f"(batch,); got {desc}")
-    if labels.data.dtype not in (np.int32, np.int64):
-        labels = Tensor(labels.data.astype(np.int64))
+    if labels._data.dtype not in (np.int32, np.int64):
+        labels = Tensor(labels._data.astype(np.int64))
     n = logits.shape[1]
     if labels.size:
-        lo, hi = int(labels.data.min()), int(labels.data.max())
+        lo, hi = int(labels._data.min()), int(labels._data.max())
         if lo < 0 or hi >= n:
             raise ShapeError(f"cross_entropy: labels must lie in [0, {n}) for {n} classes; "
                              f"found values in [{lo}, {hi}] ({desc})")

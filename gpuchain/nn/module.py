@@ -138,7 +138,7 @@ class Module:
                 p.grad = None
                 p.release_grad_slot()
             else:
-                p.grad = Tensor(array_module_of(p.data).zeros_like(p.data))
+                p.grad = Tensor(array_module_of(p._data).zeros_like(p._data))
         for buf, ps in by_buffer.values():
             buf.zero_grad(ps, set_to_none=set_to_none)
 
@@ -147,7 +147,7 @@ class Module:
         Optimizers over these parameters follow them at their next step."""
         params = self.parameters()
         for p in params:
-            p.data = move_array(p.data, device)
+            p._data = move_array(p._data, device)
             p.grad = None
             p.grad_view = None
             p._slot_free = False
@@ -170,7 +170,7 @@ class Module:
         """name -> a copy of the parameter's array (same device and dtype), plus
         ``"<module>._extra_state"`` for modules with extra state (e.g. Dropout's
         random-number generator), so a restored model continues bit for bit."""
-        out: dict[str, Any] = {name: p.data.copy() for name, p in self.named_parameters()}
+        out: dict[str, Any] = {name: p._data.copy() for name, p in self.named_parameters()}
         out.update(self._extra_states())
         return out
 
@@ -235,7 +235,7 @@ class Module:
         converted = {}
         for k, p in own.items():
             value = _raw(state[k])
-            xp = array_module_of(p.data)
+            xp = array_module_of(p._data)
             converted[k] = xp.asarray(move_array(value, "cuda" if xp is not np else "cpu"),
                                       dtype=p.dtype)
         done: list[tuple[Module, Any]] = []
@@ -262,4 +262,4 @@ class Module:
 
 
 def _raw(value: Any) -> Any:
-    return value.data if isinstance(value, Tensor) else value
+    return value._data if isinstance(value, Tensor) else value

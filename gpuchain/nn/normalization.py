@@ -107,13 +107,13 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
 
         g2 = xp.ascontiguousarray(g).reshape(-1, n)
         dx = xp.empty_like(g2)
-        norm_kernels.layernorm_backward(g2, xp.ascontiguousarray(x.data).reshape(-1, n),
-                                        xp.ascontiguousarray(w.data), mean.reshape(-1),
+        norm_kernels.layernorm_backward(g2, xp.ascontiguousarray(x._data).reshape(-1, n),
+                                        xp.ascontiguousarray(w._data), mean.reshape(-1),
                                         rstd.reshape(-1), dx,
                                         xp.empty(n, g.dtype) if dw is None else dw,
                                         xp.empty(n, g.dtype) if db is None else db)
         return (dx.reshape(x.shape) if ctx.needs_grad(0) else None), dw, db
-    xhat = x.data - mean
+    xhat = x._data - mean
     xhat *= rstd
     g2 = g.reshape(-1, n)
     if dw is not None:
@@ -122,7 +122,7 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
         np.sum(g2, axis=0, out=db)
     dx = None
     if ctx.needs_grad(0):
-        gw = g * w.data
+        gw = g * w._data
         c1 = np.einsum("...j,...j->...", gw, xhat)[..., None]
         c1 *= 1.0 / n
         c2 = np.add.reduce(gw, axis=-1, keepdims=True)
@@ -186,7 +186,7 @@ def layer_norm(x: Any, normalized_shape: int | Sequence[int], weight: Any = None
         raise ShapeError(f"layer_norm: input {x.dtype}{tuple(x.shape)} does not end in "
                          f"normalized_shape {shape}")
     n = math.prod(shape)
-    xp = array_module_of(x.data)
+    xp = array_module_of(x._data)
     w = Tensor(xp.ones(n, dtype=x.dtype)) if weight is None else weight
     b = Tensor(xp.zeros(n, dtype=x.dtype)) if bias is None else bias
     w, b = coerce_inputs((w, b))

@@ -31,7 +31,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         super().__init__(data, requires_grad=requires_grad)
         self.grad_view: Any = None
         self._slot_free = False
@@ -60,7 +60,7 @@ class Parameter(Tensor):
         slots.update(_slot_free=False, _buffer=self._buffer, grad_view=None)
         slots.update(_node=None, _acc=None, _fw=None)  # graph links are not state
         if self.in_flat_buffer():
-            del slots["data"]
+            del slots["_data"]
         else:
             slots["_buffer"] = None
         return None, slots
@@ -91,6 +91,6 @@ def input_grad_buffer(t: Tensor, xp: Any) -> Any:
     shape."""
     if type(t) is Parameter:
         view = t.claim_grad_slot()
-        if view is not None and type(view) is type(t.data):
+        if view is not None and type(view) is type(t._data):
             return view
-    return xp.empty(t.data.shape, dtype=t.data.dtype)
+    return xp.empty(t._data.shape, dtype=t._data.dtype)

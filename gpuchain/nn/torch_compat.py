@@ -113,7 +113,7 @@ def load_torch_state_dict(model: Module, state_dict: Mapping[str, Any],
         raise StateDictError(f"load_torch_state_dict into {type(model).__name__}: {report}. "
                              "Nothing was loaded.")
     for p, v in values:
-        xp = array_module_of(p.data)
+        xp = array_module_of(p._data)
         p.data[...] = xp.asarray(move_array(v, "cuda" if xp is not np else "cpu"),
                                  dtype=p.dtype)
     return report

@@ -50,15 +50,15 @@ def _grad_arrays(parameters: Any, where: str) -> list[Any]:
     for buf, lo, hi, run in contiguous_runs(with_grad):
         if buf is None:
             p = run[0]
-            g = p.grad.data
-            if not g.flags.c_contiguous or g is p.data:
+            g = p.grad._data
+            if not g.flags.c_contiguous or g is p._data:
                 g = array_module_of(g).ascontiguousarray(g).copy()
                 p.grad = Tensor(g)
             arrays.append(g.reshape(-1))
             continue
         for p in run:
-            if p.grad.data is not p.grad_view:
-                p.grad_view[...] = p.grad.data
+            if p.grad._data is not p.grad_view:
+                p.grad_view[...] = p.grad._data
                 p.grad = Tensor(p.grad_view)
                 p._slot_free = False
         arrays.append(buf.grad[lo:hi])
@@ -141,8 +141,8 @@ def parameters_to_vector(parameters: Iterable[Tensor] | Module) -> Tensor:
     ps = _tensors(parameters, "parameters_to_vector")
     if not ps:
         raise ValueError("parameters_to_vector: got no parameters")
-    xp = array_module_of(ps[0].data)
-    return Tensor(xp.concatenate([p.data.reshape(-1) for p in ps]))
+    xp = array_module_of(ps[0]._data)
+    return Tensor(xp.concatenate([p._data.reshape(-1) for p in ps]))
 
 
 def vector_to_parameters(vec: Any, parameters: Iterable[Tensor] | Module) -> None:
@@ -163,5 +163,5 @@ def vector_to_parameters(vec: Any, parameters: Iterable[Tensor] | Module) -> Non
     off = 0
     for p in ps:
         n = int(p.size)
-        p.data[...] = v.data[off:off + n].reshape(p.shape)
+        p.data[...] = v._data[off:off + n].reshape(p.shape)
         off += n

@@ -59,7 +59,7 @@ def to(x: Any, device: str) -> Any:  # noqa: F811 - the ``device`` argument, not
         back to ``x``'s device.
     """
     x = as_tensor(x)
-    source = device_of(x.data)
+    source = device_of(x._data)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"to: unknown device {device!r}; expected 'cpu' or 'cuda'")
     if device == source:

@@ -42,5 +42,5 @@ def const_like(value: Any, like: Tensor) -> Tensor:
     """
     from gpuchain.backend import array_module_of
 
-    xp = array_module_of(like.data)
+    xp = array_module_of(like._data)
     return Tensor._from_op(xp.asarray(value, dtype=like.dtype), None)

@@ -60,7 +60,7 @@ def relu_p(xp, x):
 @relu_p.deriv
 def _(y):
     # relu'(0) = 0, read from the output: y > 0 exactly where x > 0
-    return const_like(y.data > 0, y)
+    return const_like(y._data > 0, y)
 
 
 @defop("leaky_relu", save="output", broadcasts=True)
@@ -72,7 +72,7 @@ def leaky_relu_p(xp, x, slope=0.01):
 def _(y, *, slope=0.01):
     # read from the output, which has the sign of the input because slope >= 0;
     # the derivative at 0 is the negative-side slope, as for relu
-    return const_like(array_module_of(y.data).where(y.data > 0, 1.0, slope), y)
+    return const_like(array_module_of(y._data).where(y._data > 0, 1.0, slope), y)
 
 
 @defop("gelu", broadcasts=True)
@@ -129,7 +129,7 @@ def elu_p(xp, x):
 @elu_p.deriv
 def _(y):
     # 1 where x > 0, else e^x = y + 1 (read from the output)
-    return const_like(y.data > 0, y) + const_like(y.data <= 0, y) * (y + 1)
+    return const_like(y._data > 0, y) + const_like(y._data <= 0, y) * (y + 1)
 
 
 tanh = unary(tanh_p, "tanh", "Hyperbolic tangent, elementwise.", "1 - tanh(x)**2")

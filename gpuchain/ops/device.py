@@ -18,4 +18,4 @@ def _(ctx, g):
 
 @to_device.jvp
 def _(ctx, t):
-    return to_device(t[0], device=ctx.params["device"], source=device_of(t[0].data))
+    return to_device(t[0], device=ctx.params["device"], source=device_of(t[0]._data))

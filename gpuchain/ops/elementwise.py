@@ -113,11 +113,11 @@ def _(y, a, b, wrt):
     if wrt[0]:
         # b·a^(b-1), with 0 where b == 0 (the function is constant there); the base is
         # made 1 where b == 0 and a == 0 so no 0·inf arises, at any order
-        base = where((b.data == 0) & (a.data == 0), 1, a) if (b.data == 0).any() else a
+        base = where((b._data == 0) & (a._data == 0), 1, a) if (b._data == 0).any() else a
         da = b * base ** (b - 1)
     if wrt[1]:
         # a^b·log a, defined as 0 where a <= 0 (the limit for a -> 0+ with b > 0)
-        db = y * log(where(a.data > 0, a, 1))
+        db = y * log(where(a._data > 0, a, 1))
     return da, db
 
 
@@ -134,7 +134,7 @@ def mod_p(xp, a, b):
 @mod_p.deriv
 def _(a, b, wrt):
     # a mod b = a - floor(a/b)·b: piecewise linear in a (slope 1) and b (slope -floor(a/b))
-    return 1, (_const(array_module_of(a.data).floor(a.data / b.data), b) * -1
+    return 1, (_const(array_module_of(a._data).floor(a._data / b._data), b) * -1
                if wrt[1] else None)
 
 
@@ -146,7 +146,7 @@ def fmod_p(xp, a, b):
 @fmod_p.deriv
 def _(a, b, wrt):
     # fmod(a, b) = a - trunc(a/b)·b (the sign of a, as C's fmod)
-    return 1, (_const(array_module_of(a.data).trunc(a.data / b.data), b) * -1
+    return 1, (_const(array_module_of(a._data).trunc(a._data / b._data), b) * -1
                if wrt[1] else None)
 
 
@@ -319,7 +319,7 @@ def abs_p(xp, x):
 @abs_p.deriv
 def _(x):
     # sign(0) = 0: the subgradient of |x| at 0 chosen by NumPy, PyTorch and JAX alike
-    return _const(array_module_of(x.data).sign(x.data), x)
+    return _const(array_module_of(x._data).sign(x._data), x)
 
 
 @defop("sinh", broadcasts=True)
@@ -412,7 +412,7 @@ def _(a, b):
     # at the origin, where the angle is undefined, the derivative is taken as 0 (as
     # PyTorch's reverse mode does, and as abs'(0) = 0)
     r2 = a * a + b * b
-    r2 = where(r2.data == 0, 1, r2) if (r2.data == 0).any() else r2
+    r2 = where(r2._data == 0, 1, r2) if (r2._data == 0).any() else r2
     return b / r2, -a / r2
 
 
@@ -526,9 +526,9 @@ def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001
 
 def _tie_split(a: Tensor, b: Tensor, greater: bool) -> tuple[Tensor, Tensor]:
     """Weights of a and b in maximum/minimum: 1 for the winner, ½ each on a tie."""
-    xp = array_module_of(a.data)
+    xp = array_module_of(a._data)
     dtype = _float_dtype(a, b)
-    ad, bd = xp.broadcast_arrays(a.data, b.data)
+    ad, bd = xp.broadcast_arrays(a._data, b._data)
     win = (ad > bd) if greater else (ad < bd)
     wa = xp.asarray(xp.where(win, 1.0, xp.where(ad == bd, 0.5, 0.0)), dtype=dtype)
     return Tensor._from_op(wa, None), Tensor._from_op(xp.asarray(1 - wa), None)
@@ -569,7 +569,7 @@ def clip_p(xp, x, lo, hi):
 def _(x, lo, hi, wrt):
     # As torch.clamp: the gradient goes to x where lo <= x <= hi (boundaries included),
     # else to the bound that is active.
-    xd, lod, hid = x.data, lo.data, hi.data
+    xd, lod, hid = x._data, lo._data, hi._data
     below, above = xd < lod, xd > hid
     dx = _const(~(below | above), x) if wrt[0] else None
     dlo = _const(below & ~above, lo) if wrt[1] else None
@@ -598,7 +598,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     from gpuchain.ops._public import as_tensor
 
     x = as_tensor(x)
-    xp = array_module_of(x.data)
+    xp = array_module_of(x._data)
     big = np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).max
     lo = Tensor._from_op(xp.asarray(-big, dtype=x.dtype), None) if a_min is None else a_min
     hi = Tensor._from_op(xp.asarray(big, dtype=x.dtype), None) if a_max is None else a_max

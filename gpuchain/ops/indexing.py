@@ -121,7 +121,7 @@ def index_update_p(xp, x, v, index=()):
 
 
 def _zeros_const(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return const_like(array_module_of(like.data).zeros(shape, dtype=like.dtype), like)
+    return const_like(array_module_of(like._data).zeros(shape, dtype=like.dtype), like)
 
 
 @index_update_p.vjp
@@ -167,7 +167,7 @@ def normalize_index(index: Any) -> tuple:
     out = []
     for i in index:
         if getattr(i, "_is_tensor", False):
-            i = i.data
+            i = i._data
         elif isinstance(i, list):
             i = np.asarray(i)
         out.append(i)
@@ -365,8 +365,8 @@ def argsort(a: Any, axis: int | None = -1, kind: str | None = None) -> Tensor:
         NumPy's sorting algorithm (NumPy backend only; CuPy picks its own).
     """
     x = as_tensor(a)
-    xp = array_module_of(x.data)
-    data = x.data.ravel() if axis is None else x.data
+    xp = array_module_of(x._data)
+    data = x._data.ravel() if axis is None else x._data
     ax = -1 if axis is None else one_axis(axis, x.ndim, "argsort")
     if xp is np:
         # NumPy validates kind itself; its stubs want one of the Literal names

@@ -178,7 +178,7 @@ def _triangle(m: Any, k: int, upper: bool, fn: str) -> Tensor:
     k = index(k, "k", fn)
     ones = np.ones(x.shape[-2:], dtype=bool)
     mask = np.triu(ones, k) if upper else np.tril(ones, k)
-    xp = array_module_of(x.data)
+    xp = array_module_of(x._data)
     return x * const_like(xp.asarray(mask), x)
 
 

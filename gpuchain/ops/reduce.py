@@ -98,10 +98,10 @@ def _extreme_weights(ctx):
     # symmetric in the tied entries.
     x = ctx.inputs[0]
     p = ctx.params
-    out = ctx.out.data
+    out = ctx.out._data
     if not p["keepdims"] and p["axis"] is not None:
-        out = _expand(ctx.out.detach(), p["axis"], False).data
-    mask = x.data == out
+        out = _expand(ctx.out.detach(), p["axis"], False)._data
+    mask = x._data == out
     count = mask.sum(axis=p["axis"], keepdims=True)
     return const_like(mask / count, x)
 
@@ -408,7 +408,7 @@ def _to_last(x: Tensor, ax: tuple[int, ...]) -> tuple[Tensor, tuple[int, ...]]:
 
 
 def _ones(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return const_like(array_module_of(like.data).ones(shape, dtype=like.dtype), like)
+    return const_like(array_module_of(like._data).ones(shape, dtype=like.dtype), like)
 
 
 def prod(a: Any, axis: int | tuple[int, ...] | None = None, dtype: Any = None,
@@ -592,8 +592,8 @@ def average(a: Any, axis: int | tuple[int, ...] | None = None, weights: Any = No
 
 def _no_grad_result(fn: str, a: Any, **kwargs: Any) -> Tensor:
     x = as_tensor(a)
-    xp = array_module_of(x.data)
-    return Tensor._from_op(xp.asarray(getattr(xp, fn)(x.data, **kwargs)), None)
+    xp = array_module_of(x._data)
+    return Tensor._from_op(xp.asarray(getattr(xp, fn)(x._data, **kwargs)), None)
 
 
 def argmax(a: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:

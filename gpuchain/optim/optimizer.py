@@ -28,6 +28,7 @@ import numpy as np
 
 from gpuchain.backend import array_module_of, move_array
 from gpuchain.engine.tensor import Tensor
+from gpuchain.engine.versions import mark_written
 from gpuchain.errors import DTypeError, NonFiniteGradError, OptimizerStateError, ShapeError
 from gpuchain.nn.buffer import FlatBuffer, contiguous_runs, flatten
 from gpuchain.nn.module import Module
@@ -67,7 +68,7 @@ class Segment:
     def data(self) -> Any:
         if self.buffer is not None:
             return self.buffer.data[self.lo:self.hi]
-        return self.params[0].data.reshape(-1)
+        return self.params[0]._data.reshape(-1)
 
     def grad(self) -> Any:
         if self.buffer is not None:
@@ -78,7 +79,7 @@ class Segment:
         if grad is None:
             raise ValueError(f"Segment.grad: a tensor of shape {tuple(self.params[0].shape)} "
                              "has no .grad")
-        return grad.data.reshape(-1)
+        return grad._data.reshape(-1)
 
 
 class _GroupView(MutableMapping):
@@ -294,7 +295,7 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 buf = p._buffer if type(p) is Parameter and p.in_flat_buffer() else None
-                key.append((id(p), p.requires_grad, id(buf), id(p.data) if buf is None else 0))
+                key.append((id(p), p.requires_grad, id(buf), id(p._data) if buf is None else 0))
         return tuple(key)
 
     def _refresh(self) -> None:
@@ -313,8 +314,8 @@ class Optimizer:
             for buf, lo, hi, run in contiguous_runs(active):
                 if buf is None:
                     p = run[0]
-                    if not p.data.flags.c_contiguous:
-                        p.data = array_module_of(p.data).ascontiguousarray(p.data)
+                    if not p._data.flags.c_contiguous:
+                        p._data = array_module_of(p._data).ascontiguousarray(p._data)
                 segments.append(Segment(gi, run, buf, lo, hi))
         self._segments = segments
         self._layout = self._layout_key()
@@ -334,7 +335,7 @@ class Optimizer:
                 if type(p) is Parameter:
                     p.release_grad_slot()
             else:
-                p.grad = Tensor(array_module_of(p.data).zeros_like(p.data))
+                p.grad = Tensor(array_module_of(p._data).zeros_like(p._data))
         for buf, ps in by_buffer.values():
             buf.zero_grad(ps, set_to_none=set_to_none)
 
@@ -347,7 +348,7 @@ class Optimizer:
                 elif tuple(p.grad.shape) != tuple(p.shape):
                     bad.append(f"{self._label(p)}: grad {tuple(p.grad.shape)} vs param "
                                f"{tuple(p.shape)}")
-                elif array_module_of(p.grad.data) is not array_module_of(p.data):
+                elif array_module_of(p.grad._data) is not array_module_of(p._data):
                     bad.append(f"{self._label(p)}: grad on {p.grad.device}, param on "
                                f"{p.device}")
         problems = []
@@ -415,6 +416,7 @@ class Optimizer:
             self.update(xp, target, grad, inner, work, step, h)
         if target is not p:
             p[...] = target.astype(p.dtype)
+        mark_written(p)  # a backward through a graph that saved these weights now raises
 
     # --- state dicts ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -470,7 +472,7 @@ class Optimizer:
             xp = array_module_of(data)
             st = {}
             for k, v in entry.items():
-                v = v.data if isinstance(v, Tensor) else v
+                v = v._data if isinstance(v, Tensor) else v
                 if tuple(getattr(v, "shape", ())) != (seg.size,) or \
                         getattr(getattr(v, "dtype", None), "kind", None) != "f":
                     problems.append(f"buffer {i} {k}: expected {sdtype}({seg.size},), got "

@@ -73,7 +73,7 @@ def check_grads(out: dict) -> None:
             key = f"grads_{np.dtype(dtype).name}_{kind}_{n}"
             out[key] = {"rel_err": rel_err(got, ref), "identical": identical_on_all_ranks(got),
                         "shard": len(part.indices),
-                        "in_slots": all(p.grad.data is p.grad_view for p in m.parameters())}
+                        "in_slots": all(p.grad._data is p.grad_view for p in m.parameters())}
 
 
 def check_adam(out: dict) -> None:
