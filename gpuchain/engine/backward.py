@@ -13,6 +13,7 @@ from typing import Any, overload
 
 from gpuchain.backend import array_module_of
 from gpuchain.engine import collector
+from gpuchain.engine import hooks as _hooks
 from gpuchain.engine import versions as _versions
 from gpuchain.engine.mode import set_grad_enabled, state
 from gpuchain.engine.op import AccumulateGrad, Node, check_finite, grad_node
@@ -190,7 +191,7 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
     stop_at = {} if targets is None else {grad_node(t): i for i, t in enumerate(targets)}
     pending = _schedule(root_nodes, stop_at)
     ready = [n for n in dict.fromkeys(root_nodes) if pending[n] == 0]
-    leaf_grads: list[tuple[AccumulateGrad, Tensor]] = []
+    leaf_grads: list[tuple[AccumulateGrad | _hooks.RetainGrad, Tensor]] = []
     captured: list[Tensor | None] = [None] * len(stop_at)
     anomaly = state.anomaly
     raw_ok = not create_graph and not state.fw_levels and not batch_shape
@@ -198,6 +199,8 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
     while ready:
         node = ready.pop()
         g = cotangents.pop(node, None)
+        if g is not None and _hooks.active:
+            g = _hooks.run_hooks(node, g, leaf_grads if targets is None else None)
         if node in stop_at:
             captured[stop_at[node]] = g
             continue
@@ -230,8 +233,9 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
     return None
 
 
-def _finish(leaf_grads: list[tuple[AccumulateGrad, Tensor]], create_graph: bool) -> None:
-    """Add each leaf's summed cotangent into its ``.grad``."""
+def _finish(leaf_grads: list[tuple[AccumulateGrad | _hooks.RetainGrad, Tensor]],
+            create_graph: bool) -> None:
+    """Add each leaf's (and each retained non-leaf's) summed cotangent into its ``.grad``."""
     for acc, g in leaf_grads:
         leaf = acc.leaf
         if leaf is None or not leaf.requires_grad:

@@ -216,6 +216,30 @@ class Tensor:
             retain_graph = create_graph
         backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
 
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` each time a reverse pass has computed this tensor's gradient.
+
+        ``grad`` is the total over every path (a Tensor, with the cotangent's batch axes
+        in vectorized transforms). A hook that returns a Tensor or array of the same shape
+        replaces the gradient for the rest of the pass. Returns a handle whose
+        ``remove()`` unregisters the hook. As ``torch.Tensor.register_hook``.
+        """
+        from gpuchain.engine.hooks import register_hook
+
+        return register_hook(self, hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()`` (leaves
+        keep theirs anyway)."""
+        from gpuchain.engine.hooks import retain_grad
+
+        retain_grad(self)
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The recorded op that produced this tensor (None for a leaf or a constant)."""
+        return self._node
+
     # --- conversions ------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array: for a CPU tensor its own memory (writes are tracked,
