@@ -21,6 +21,9 @@ derivatives, written with gpuchain ops on Tensors so they are differentiable aga
 - ``@prim.raw_vjp``: an optional array-level backward (``rule(ctx, g_array) -> arrays``),
   used only when no graph is recorded, no forward-mode level is active and the
   cotangent carries no batch axes.
+- ``@prim.raw_jvp``: an optional array-level JVP (``rule(ctx, tangent_arrays) -> array``),
+  used only for the oldest forward-mode level, when no tangent has batch axes and no
+  graph is recorded through the inputs or the tangents.
 
 An op without a VJP rule raises :class:`~gpuchain.MissingRuleError` when a gradient must
 flow through it. Defining a name again replaces the old primitive with a warning.

@@ -21,6 +21,11 @@ Rule contract
   backward: ``raw_vjp(ctx, g_array)`` returns arrays (or ``None``). The engine calls it only
   when no graph is being recorded, no forward-mode level is active and the cotangent has
   no batch axes; otherwise it calls the differentiable ``vjp`` rule.
+- ``@p.raw_jvp``: the forward-mode counterpart, ``raw_jvp(ctx, tangent_arrays)`` returning
+  the output tangent as an array (or ``None``); ``tangent_arrays`` holds ``None`` where an
+  input carries none. The engine calls it only for the oldest active level, when no
+  tangent has batch axes and no graph is recorded through the inputs or the tangents
+  (nothing will differentiate the tangent); otherwise the differentiable ``jvp`` rule.
 - ``ctx`` gives ``inputs`` (Tensors, when saved), ``out`` (the output Tensor, when saved),
   ``params``, ``residuals`` (from a forward declared with ``residuals=True``), ``in_shapes``
   and ``needs_grad(i)``.
@@ -42,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from gpuchain.backend import is_cupy_array
+from gpuchain.backend import array_module_of, is_cupy_array
 from gpuchain.engine import collector
 from gpuchain.engine import versions as _versions
 from gpuchain.engine.mode import active_levels, state
@@ -82,7 +87,8 @@ class Primitive:
     """
 
     __slots__ = ("name", "forward", "cuda_forward", "vjp_rule", "jvp_rule", "raw_vjp_rule",
-                 "deriv_rule", "deriv_params", "save", "has_residuals", "broadcasts")
+                 "raw_jvp_rule", "deriv_rule", "deriv_params", "save", "has_residuals",
+                 "broadcasts")
 
     def __init__(self, name: str, forward: Callable[..., Any], *, save: str = "inputs",
                  residuals: bool = False, broadcasts: bool = False) -> None:
@@ -94,6 +100,7 @@ class Primitive:
         self.vjp_rule: Callable[..., Any] | None = None
         self.jvp_rule: Callable[..., Any] | None = None
         self.raw_vjp_rule: Callable[..., Any] | None = None
+        self.raw_jvp_rule: Callable[..., Any] | None = None
         self.deriv_rule: Callable[..., Any] | None = None
         self.deriv_params = False  # whether the deriv rule takes the op's params
         self.save = save
@@ -115,6 +122,11 @@ class Primitive:
     def raw_vjp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: an optional non-differentiable array-level backward (fast path)."""
         self.raw_vjp_rule = rule
+        return rule
+
+    def raw_jvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: an optional non-differentiable array-level JVP (fast path)."""
+        self.raw_jvp_rule = rule
         return rule
 
     def cuda(self, forward: Callable[..., Any]) -> Callable[..., Any]:
@@ -508,6 +520,14 @@ def _propagate_tangents(op: Primitive, inputs: tuple[Tensor, ...], params: dict,
         if ctx is None:
             ctx = _ForwardCtx(inputs, out, params, residuals)
         nb = state.fw_batch_ndim[level]
+        if i == 0 and nb == 0 and op.raw_jvp_rule is not None and not (
+                state.grad_enabled and _any_requires_grad(inputs, tangents)):
+            raw = op.raw_jvp_rule(ctx, [None if t is None else t._data for t in tangents])
+            if raw is not None:
+                if raw.shape != out.shape:
+                    raw = array_module_of(raw).broadcast_to(raw, out.shape)
+                set_tangent(out, level, Tensor._from_op(raw, None))
+            continue
         with active_levels(levels[:i]):
             if op.broadcasts:
                 tangents = [_align_tangent(tan, t.ndim, out.ndim, nb)
@@ -519,6 +539,11 @@ def _propagate_tangents(op: Primitive, inputs: tuple[Tensor, ...], params: dict,
             set_tangent(out, level, tan_out)
     if out._node is not None and out._node._out_data is not None:
         out._node._out_fw = out._fw
+
+
+def _any_requires_grad(inputs: tuple[Tensor, ...], tangents: list[Tensor | None]) -> bool:
+    return any(t.requires_grad for t in inputs) or any(
+        t is not None and t.requires_grad for t in tangents)
 
 
 def apply(op: Primitive, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
