@@ -12,6 +12,7 @@ from gpuchain.engine.op import set_tangent
 from gpuchain.engine.op import tangent as tangent_at
 from gpuchain.errors import DTypeError, ShapeError
 from gpuchain.nn import _activations as act
+from gpuchain.nn.dense_op import dense_op
 from gpuchain.nn.functional import ACTIVATIONS, dense
 
 SHAPES = [(1, 3, 2), (5, 4, 3), (7, 1, 6)]
@@ -135,6 +136,33 @@ def test_dense_jvp_matches_finite_differences(name, bias):
         return dense(x.data + s * tx, W.data + s * tW, bb, name).data
 
     np.testing.assert_allclose(tangent, (f(eps) - f(-eps)) / (2 * eps), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("which", [(0,), (1,), (2,), (0, 1, 2)])
+def test_dense_raw_jvp_equals_the_differentiable_rule(name, which, monkeypatch):
+    rng = np.random.default_rng(5)
+    x, W, b = _inputs(rng, 4, 3, 2, True)
+    tans = [gc.tensor(rng.standard_normal(t.shape)) if i in which else None
+            for i, t in enumerate((x, W, b))]
+    calls = []
+    raw_rule = dense_op.raw_jvp_rule
+    monkeypatch.setattr(dense_op, "raw_jvp_rule", lambda ctx, t: calls.append(1) or
+                        raw_rule(ctx, t))
+
+    def run(requires_grad):
+        with forward_level() as level:
+            ins = [gc.tensor(t.numpy(), requires_grad=requires_grad) for t in (x, W, b)]
+            for t, tan in zip(ins, tans):
+                if tan is not None:
+                    set_tangent(t, level, tan)
+            return tangent_at(dense(*ins, activation=name), level).numpy()
+
+    fast = run(False)  # nothing differentiates the tangent: the raw rule
+    assert len(calls) == 1
+    slow = run(True)  # a graph is recorded through the inputs: the differentiable rule
+    assert len(calls) == 1
+    np.testing.assert_allclose(fast, slow, rtol=1e-14, atol=1e-15)
 
 
 def test_dense_jvp_with_batched_tangents():

@@ -21,14 +21,13 @@ from typing import Any
 import numpy as np
 
 from gpuchain.backend import array_module_of
-from gpuchain.engine.mode import state
 from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor, coerce_inputs
 from gpuchain.errors import DTypeError, ShapeError
 from gpuchain.nn import _activations as act
 from gpuchain.nn.parameter import input_grad_buffer
 from gpuchain.ops import matmul
-from gpuchain.ops._rules import const_like, lin
+from gpuchain.ops._rules import lin
 
 
 def _saves_output(name: str) -> bool:
@@ -125,7 +124,6 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
 
 @dense_op.jvp
 def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
-    name, slope = ctx.params["activation"], ctx.params["slope"]
     x, W = ctx.inputs[0], ctx.inputs[1]
     xdot, Wdot = tangents[0], tangents[1]
     bdot = tangents[2] if len(tangents) > 2 else None
@@ -135,21 +133,33 @@ def _(ctx: Any, tangents: list[Tensor | None]) -> Tensor | None:
                None if Wdot is None else matmul(x, Wdot), bdot)
     if zdot is None:
         return None
-    # The derivative itself is differentiated when an older forward level or a recorded
-    # graph looks at it; otherwise the saved pre-activation serves as a constant.
-    differentiated = bool(state.fw_levels) or (
-        state.grad_enabled and any(t.requires_grad for t in ctx.inputs))
-    if (not differentiated and not _saves_output(name) and zdot.shape == ctx.residuals.shape
-            and array_module_of(ctx.residuals) is not np):
-        return _cuda_jvp_epilogue(ctx.residuals, zdot._data, name, slope)
-    if _saves_output(name) or differentiated:
-        d = _deriv(ctx, name, slope)
-    else:
-        d = _act_deriv(name, const_like(ctx.residuals, zdot), slope)
+    d = _deriv(ctx, ctx.params["activation"], ctx.params["slope"])
     return zdot if d is None else zdot * d
 
 
-def _cuda_jvp_epilogue(z: Any, zdot: Any, name: str, slope: float) -> Tensor:
+@dense_op.raw_jvp
+def _(ctx: Any, tangents: list[Any]) -> Any:
+    name, slope = ctx.params["activation"], ctx.params["slope"]
+    x, W = ctx.inputs[0]._data, ctx.inputs[1]._data
+    xp = array_module_of(x)
+    parts = (xp.matmul(tangents[0], W) if tangents[0] is not None else None,
+             xp.matmul(x, tangents[1]) if tangents[1] is not None else None,
+             tangents[2] if len(tangents) > 2 else None)
+    zdot = None
+    for part in parts:
+        if part is not None:
+            zdot = part if zdot is None else zdot + part
+    if zdot is None:
+        return None
+    if xp is not np and not _saves_output(name):
+        return _cuda_jvp_epilogue(ctx.residuals, xp.broadcast_to(zdot, ctx.out.shape),
+                                  name, slope)
+    saved = ctx.out._data if _saves_output(name) else ctx.residuals
+    d = _act_deriv(name, Tensor._from_op(saved, None), slope)
+    return zdot if d is None else zdot * d._data
+
+
+def _cuda_jvp_epilogue(z: Any, zdot: Any, name: str, slope: float) -> Any:
     """adot = act'(z) * zdot in one kernel; z is the saved pre-activation (bias included)."""
     import cupy
 
@@ -159,7 +169,7 @@ def _cuda_jvp_epilogue(z: Any, zdot: Any, name: str, slope: float) -> Tensor:
     adot = cupy.empty_like(zdot)
     scratch = cupy.empty_like(z)  # the kernel also writes a = act(z); z must stay intact
     kernels.dense_jvp_epilogue(z, None, zdot, None, name, slope, scratch, adot)
-    return Tensor(adot)
+    return adot
 
 
 def dense(x: Any, W: Any, b: Any = None, activation: str | None = None,
