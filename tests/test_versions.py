@@ -183,3 +183,13 @@ def test_data_setter_validates_before_changing_anything():
     with pytest.raises(gc.GpuchainError, match="str"):
         w.data = "abc"
     assert w._data is before
+
+
+def test_copies_are_plain_arrays_and_the_view_prints_as_an_ndarray():
+    import copy
+
+    d = f64([1.0, 2.0]).data
+    for c in (d.copy(), d.astype(np.float32), d.flatten(), copy.copy(d), copy.deepcopy(d)):
+        assert type(c) is np.ndarray and not np.shares_memory(c, d)
+    assert type(d.reshape(2, 1)) is TrackedArray  # a view stays tracked
+    assert repr(d) == "array([1., 2.])"

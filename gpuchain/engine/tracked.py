@@ -9,9 +9,10 @@ Seen: item and slice assignment, in-place operators (``+=`` ...), any ufunc with
 or ``ufunc.at``, the writing methods (``fill``, ``sort``, ``partition``, ``put``,
 ``setfield``, ``byteswap(inplace=True)``, ``resize``) and NumPy's writing functions
 (``np.copyto``, ``np.put``, ``np.place``, ``np.putmask``, ``np.put_along_axis``,
-``np.fill_diagonal``). Views of a TrackedArray are TrackedArrays. Not seen: writes
+``np.fill_diagonal``). Views of a TrackedArray are TrackedArrays; copies and the results
+of computations are plain ndarrays (new memory needs no tracking). Not seen: writes
 through an untracked alias (``np.asarray(t.data)``, a DLPack consumer, ``.flat``,
-``memoryview``, ``ctypes``); results of computations are plain ndarrays.
+``memoryview``, ``ctypes``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ __all__ = ["TrackedArray", "plain"]
 def plain(arr: Any) -> Any:
     """``arr`` as a base-class ndarray view when it is a TrackedArray, else unchanged."""
     return arr.view(np.ndarray) if isinstance(arr, TrackedArray) else arr
+
+
+def _copying_method(name: str) -> Any:
+    base = getattr(np.ndarray, name)
+
+    def method(self: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        return base(self.view(np.ndarray), *args, **kwargs)  # new memory: a plain array
+
+    method.__name__ = name
+    method.__doc__ = base.__doc__
+    return method
 
 
 def _writing_method(name: str) -> Any:
@@ -53,6 +65,11 @@ class TrackedArray(np.ndarray):
     put = _writing_method("put")
     setfield = _writing_method("setfield")
     resize = _writing_method("resize")
+    copy = _copying_method("copy")
+    astype = _copying_method("astype")
+    flatten = _copying_method("flatten")
+    __copy__ = _copying_method("__copy__")
+    __deepcopy__ = _copying_method("__deepcopy__")
 
     def __setitem__(self, key: Any, value: Any) -> None:
         try:
@@ -93,6 +110,9 @@ class TrackedArray(np.ndarray):
 
     def __reduce__(self) -> Any:  # pickles as a plain ndarray
         return np.ndarray.__reduce__(self.view(np.ndarray))
+
+    def __repr__(self) -> str:  # shown as the ndarray it is
+        return repr(self.view(np.ndarray))
 
 
 _WRITING_FUNCTIONS = frozenset([np.copyto, np.put, np.place, np.putmask, np.put_along_axis,
