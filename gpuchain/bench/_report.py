@@ -198,13 +198,19 @@ def _bars(ax: Any, rows: Sequence[Row], xlabel: str) -> None:
     y = np.arange(len(rows))
     ax.barh(y, ratios, color=["tab:green" if v <= 1 else "tab:orange" for v in ratios])
     ax.axvline(1.0, color="k", lw=1, ls="--", label="parity with the peer")
+    xmax = max(1.0, *ratios) * 1.18
     for yi, v in zip(y, ratios):
-        ax.text(v, yi, f" {v:.2f}x", va="center", fontsize=7)
+        # Past the end of a bar longer than parity; inside the end of a shorter one (when
+        # it fits), so no label crosses the parity line.
+        if 0.09 * xmax < v <= 1.0:
+            ax.text(v, yi, f"{v:.2f}x ", va="center", ha="right", fontsize=7, color="white")
+        else:
+            ax.text(v, yi, f" {v:.2f}x", va="center", fontsize=7)
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(1.0, *ratios) * 1.18)
+    ax.set_xlim(0, xmax)
     ax.set_xlabel(xlabel)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
 
 
 def plot(rows: Sequence[Row], path: Path, env: dict[str, Any]) -> str | None:
