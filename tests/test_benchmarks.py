@@ -176,11 +176,11 @@ def test_train_suite_systems_agree_with_torch() -> None:
 def test_modern_mlp_runs_or_says_what_is_missing(tmp_path: Path) -> None:
     from gpuchain.bench import train
 
-    rc, data = _run(tmp_path, "train", extra=("--sizes", "modern_mlp"))
+    rc, data = _run(tmp_path, "train", extra=("--sizes", "modern_small"))
     assert rc == 0
     why = train.modern_available()
     if why is None:
-        assert [r["case"].split()[0] for r in data["rows"]] == ["modern_mlp"]
+        assert [r["case"].split()[0] for r in data["rows"]] == ["modern_small"]
     else:
         assert not data["rows"] and any(why in n for n in data["notes"])
 

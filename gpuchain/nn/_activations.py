@@ -57,4 +57,5 @@ def forward_array(xp: Any, z: Any, name: str, slope: float) -> Any:
     prim = _PRIMITIVES.get(name)
     if prim is None:
         return z
-    return prim.forward(xp, z, slope=slope) if name in _TAKES_SLOPE else prim.forward(xp, z)
+    out = prim.forward(xp, z, slope=slope) if name in _TAKES_SLOPE else prim.forward(xp, z)
+    return out[0] if prim.has_residuals else out  # (result, residuals): the result

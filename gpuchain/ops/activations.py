@@ -75,14 +75,43 @@ def _(y, *, slope=0.01):
     return const_like(array_module_of(y.data).where(y.data > 0, 1.0, slope), y)
 
 
-@defop("gelu", broadcasts=True)
+def _normal_cdf(xp: Any, x: Any) -> Any:
+    """Φ(x) = (1 + erf(x/√2))/2 in x's dtype, computed in place on one new array."""
+    t = x.dtype.type
+    cdf = _erf(xp, x * t(_INV_SQRT_2)).astype(x.dtype, copy=False)
+    cdf += t(1)
+    cdf *= t(0.5)
+    return cdf
+
+
+@defop("gelu", broadcasts=True, residuals=True)
 def gelu_p(xp, x):
-    return (0.5 * x * (1 + _erf(xp, x * x.dtype.type(_INV_SQRT_2)))).astype(x.dtype, copy=False)
+    # Φ(x) is the residual: the array backward reads it instead of computing erf again
+    cdf = _normal_cdf(xp, x)
+    return (x * cdf).astype(x.dtype, copy=False), cdf
 
 
 @gelu_p.deriv
 def _(x):
+    # differentiable (higher orders, forward mode): Φ recomputed from x
     return 0.5 * (1 + erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * exp(-0.5 * x * x)
+
+
+@gelu_p.raw_vjp
+def _(ctx, g):
+    # g·(Φ(x) + x·φ(x)), the deriv rule's formula on arrays, with Φ(x) saved by the forward
+    x, cdf = ctx.inputs[0].data, ctx.residuals
+    xp = array_module_of(x)
+    t = x.dtype.type
+    d = xp.multiply(x, x, out=xp.empty_like(x))
+    d *= t(-0.5)
+    xp.exp(d, out=d)
+    d *= x
+    d *= t(_INV_SQRT_2PI)
+    d += cdf
+    if g.shape == d.shape and g.dtype == d.dtype:
+        return (xp.multiply(d, g, out=d),)
+    return (d * g,)
 
 
 @defop("gelu_tanh", broadcasts=True)
