@@ -1,0 +1,80 @@
+"""erf of float32 NumPy arrays, vectorized: about twice as fast as SciPy's float32 erf
+(whose per-element branches stall on normally distributed inputs) and as accurate.
+
+    erf(x) = c · F(c²/8 - 1) with c = clip(x, -4, 4)
+
+F(y) is a degree-18 polynomial approximating erf(t)/t for t² = 8(y + 1) in [0, 16]
+(a Chebyshev least-squares fit weighted for relative error, written out in the monomial
+basis of y in [-1, 1]: the coefficients' absolute values sum to 1.1, so Horner's scheme
+loses nothing). Its relative error is below 1e-9 everywhere on [0, 4], and the whole
+evaluation runs in float64, so the float32 result is the correctly rounded erf except
+where the exact value lies within 0.02 ulp of a rounding boundary (then 1 ulp off): max
+error 0.52 ulp. For |x| >= 4, float32 erf(x) rounds to ±1 (1 - erf(4) = 1.5e-8 is below
+half an ulp of 1), which is what the clipped evaluation gives. NaN stays NaN. The test
+``tests/test_erf32.py`` checks all this against the float64 erf over a dense grid.
+
+The work goes in chunks whose float64 temporaries stay in cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# F's coefficients in y, highest degree first (fitted in float64 to SciPy's erf).
+_COEFFS = (
+    9.186755519906732e-05,
+    -0.00024306828960230382,
+    0.00018273923517434594,
+    -0.00033943458054356353,
+    0.0013929084734956045,
+    -0.002886005199654338,
+    0.004791669434429854,
+    -0.00840540676561483,
+    0.014371685913778607,
+    -0.022551638619680903,
+    0.03305632265394688,
+    -0.04574746377834553,
+    0.05988728777309807,
+    -0.07473000745533184,
+    0.09020898865792575,
+    -0.10771032537978846,
+    0.13167511624169045,
+    -0.17657623516408752,
+    0.3535309956511457,
+)
+_CLIP = 4.0
+CHUNK = 1 << 14  # elements per chunk: three float64 temporaries of 128 KiB each
+
+
+def erf_float32(x: np.ndarray) -> np.ndarray:
+    """erf of a float32 array (any shape, 0-d included) as a new float32 array.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float32
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape of ``x``
+    """
+    if x.dtype != np.float32:
+        raise TypeError(f"erf_float32: expected a float32 array, got {x.dtype}{x.shape}")
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty(flat.shape, dtype=np.float32)
+    n = flat.size
+    work = np.empty((3, min(CHUNK, max(n, 1))))
+    first, second, rest = _COEFFS[0], _COEFFS[1], _COEFFS[2:]
+    for lo in range(0, n, CHUNK):
+        hi = min(lo + CHUNK, n)
+        c, y, r = work[0, :hi - lo], work[1, :hi - lo], work[2, :hi - lo]
+        np.clip(flat[lo:hi], -_CLIP, _CLIP, out=c)
+        np.multiply(c, c, out=y)
+        y *= 0.125
+        y -= 1.0
+        np.multiply(y, first, out=r)
+        r += second
+        for coef in rest:
+            r *= y
+            r += coef
+        np.multiply(r, c, out=out[lo:hi])
+    return out.reshape(x.shape)
