@@ -72,9 +72,24 @@ def test_shapes_and_layouts(make, rng) -> None:
     np.testing.assert_allclose(got, _reference(x), rtol=1.2e-7, atol=0)
 
 
-def test_only_float32() -> None:
+def test_normal_cdf_form_offset_plus_factor_times_erf_of_scaled_x() -> None:
+    # Φ(x) = 0.5 + 0.5·erf(x/√2), evaluated in float64 and rounded once; clipping at
+    # |x/√2| = 4 leaves at most erfc(4)/2 = 7.7e-9 (0.13 ulp of 1) in the far tails
+    x = np.concatenate([np.linspace(-9, 9, 400_001), [np.inf, -np.inf]]).astype(np.float32)
+    got = erf_float32(x, 1 / math.sqrt(2), 0.5, 0.5).astype(np.float64)
+    ref = 0.5 * np.asarray(_erf64(x.astype(np.float64) / math.sqrt(2)), dtype=np.float64) + 0.5
+    half_ulp = 0.5 * np.spacing(ref.astype(np.float32)).astype(np.float64)
+    err = np.abs(got - ref) - half_ulp
+    assert err.max() <= 7.8e-9
+    assert err[np.abs(x) < 5.6].max() <= 1e-9
+    assert got[-2] == 1.0 and got[-1] == 0.0 and got[np.argmin(np.abs(x))] == 0.5
+
+
+def test_only_float32_and_a_positive_scale() -> None:
     with pytest.raises(TypeError, match="float32"):
         erf_float32(np.zeros(2))
+    with pytest.raises(ValueError, match="scale"):
+        erf_float32(np.zeros(2, np.float32), scale=0.0)
 
 
 def test_gc_erf_uses_it_for_float32_and_stays_exact_for_float64(rng) -> None:

@@ -13,7 +13,11 @@ error 0.52 ulp. For |x| >= 4, float32 erf(x) rounds to ±1 (1 - erf(4) = 1.5e-8 
 half an ulp of 1), which is what the clipped evaluation gives. NaN stays NaN. The test
 ``tests/test_erf32.py`` checks all this against the float64 erf over a dense grid.
 
-The work goes in chunks whose float64 temporaries stay in cache.
+``erf_float32(x, scale, offset, factor)`` gives ``offset + factor·erf(scale·x)`` in the
+same float64 pass (the normal CDF is ``(1/√2, 0.5, 0.5)``), rounded to float32 once; with
+an offset, erf saturates to ±1 where |scale·x| >= 4, so the far tails are exact at ±inf
+and off by at most factor·erfc(4) = factor·1.5e-8 before. The work goes in chunks whose
+float64 temporaries stay in cache.
 """
 
 from __future__ import annotations
@@ -46,12 +50,18 @@ _CLIP = 4.0
 CHUNK = 1 << 14  # elements per chunk: three float64 temporaries of 128 KiB each
 
 
-def erf_float32(x: np.ndarray) -> np.ndarray:
-    """erf of a float32 array (any shape, 0-d included) as a new float32 array.
+def erf_float32(x: np.ndarray, scale: float = 1.0, offset: float = 0.0,
+                factor: float = 1.0) -> np.ndarray:
+    """``offset + factor·erf(scale·x)`` of a float32 array (any shape, 0-d included) as a
+    new float32 array, evaluated in float64 and rounded once.
 
     Parameters
     ----------
     x : numpy.ndarray of float32
+    scale : float
+        Multiplies x inside erf (> 0).
+    offset, factor : float
+        The affine map applied to erf's value.
 
     Returns
     -------
@@ -59,22 +69,34 @@ def erf_float32(x: np.ndarray) -> np.ndarray:
     """
     if x.dtype != np.float32:
         raise TypeError(f"erf_float32: expected a float32 array, got {x.dtype}{x.shape}")
+    if not scale > 0:
+        raise ValueError(f"erf_float32: scale must be > 0, got {scale!r}")
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty(flat.shape, dtype=np.float32)
     n = flat.size
     work = np.empty((3, min(CHUNK, max(n, 1))))
+    # c = clip(x, ±4/scale): erf(scale·x) = scale·c·F(scale²·c²/8 - 1)
+    # (a float64 bound: a Python float would be cast to float32 for the float32 input)
+    bound, y_scale, out_scale = np.float64(_CLIP / scale), 0.125 * scale * scale, factor * scale
     first, second, rest = _COEFFS[0], _COEFFS[1], _COEFFS[2:]
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         c, y, r = work[0, :hi - lo], work[1, :hi - lo], work[2, :hi - lo]
-        np.clip(flat[lo:hi], -_CLIP, _CLIP, out=c)
+        np.clip(flat[lo:hi], -bound, bound, out=c)
         np.multiply(c, c, out=y)
-        y *= 0.125
+        y *= y_scale
         y -= 1.0
         np.multiply(y, first, out=r)
         r += second
         for coef in rest:
             r *= y
             r += coef
-        np.multiply(r, c, out=out[lo:hi])
+        if out_scale == 1.0 and not offset:
+            np.multiply(r, c, out=out[lo:hi])
+            continue
+        r *= c  # erf(scale·x)/scale
+        if offset:  # erf(±4) = ±(1 - 1.5e-8) would survive the offset: saturate to ±1
+            np.copysign(1.0 / scale, c, out=r, where=np.abs(c) >= bound)
+        r *= out_scale
+        np.add(r, offset, out=out[lo:hi])
     return out.reshape(x.shape)

@@ -15,7 +15,7 @@ from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor
 from gpuchain.ops._public import as_tensor, unary
 from gpuchain.ops._rules import const_like
-from gpuchain.ops._special import erf as _erf
+from gpuchain.ops._special import normal_cdf
 from gpuchain.ops.elementwise import erf, exp
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -75,19 +75,10 @@ def _(y, *, slope=0.01):
     return const_like(array_module_of(y.data).where(y.data > 0, 1.0, slope), y)
 
 
-def _normal_cdf(xp: Any, x: Any) -> Any:
-    """Φ(x) = (1 + erf(x/√2))/2 in x's dtype, computed in place on one new array."""
-    t = x.dtype.type
-    cdf = _erf(xp, x * t(_INV_SQRT_2)).astype(x.dtype, copy=False)
-    cdf += t(1)
-    cdf *= t(0.5)
-    return cdf
-
-
 @defop("gelu", broadcasts=True, residuals=True)
 def gelu_p(xp, x):
     # Φ(x) is the residual: the array backward reads it instead of computing erf again
-    cdf = _normal_cdf(xp, x)
+    cdf = normal_cdf(xp, x)
     return (x * cdf).astype(x.dtype, copy=False), cdf
 
 
