@@ -163,12 +163,15 @@ def test_memory_child_measures_a_step(kind, sizes) -> None:
 
 
 @pytest.mark.torch
-def test_train_suite_systems_agree_with_torch() -> None:
+@pytest.mark.parametrize("size", ["small", "modern_small"])
+def test_train_suite_systems_agree_with_torch(size: str) -> None:
     pytest.importorskip("torch")
     from gpuchain.bench import train
 
+    if size in train.MODERN and train.modern_available():
+        pytest.skip(train.modern_available())
     cfg = _cfg(peers=("torch",))
-    rows, checks = R.compare(cfg, "train", "small", train.contenders(cfg, "small"),
+    rows, checks = R.compare(cfg, "train", size, train.contenders(cfg, size),
                              rtol=1e-3, atol=1e-5)
     assert [c.status for c in checks] == ["ok", "ok"], checks
 
