@@ -163,12 +163,15 @@ def test_memory_child_measures_a_step(kind, sizes) -> None:
 
 
 @pytest.mark.torch
-def test_train_suite_systems_agree_with_torch() -> None:
+@pytest.mark.parametrize("size", ["small", "modern_small"])
+def test_train_suite_systems_agree_with_torch(size: str) -> None:
     pytest.importorskip("torch")
     from gpuchain.bench import train
 
+    if size in train.MODERN and train.modern_available():
+        pytest.skip(train.modern_available())
     cfg = _cfg(peers=("torch",))
-    rows, checks = R.compare(cfg, "train", "small", train.contenders(cfg, "small"),
+    rows, checks = R.compare(cfg, "train", size, train.contenders(cfg, size),
                              rtol=1e-3, atol=1e-5)
     assert [c.status for c in checks] == ["ok", "ok"], checks
 
@@ -176,11 +179,11 @@ def test_train_suite_systems_agree_with_torch() -> None:
 def test_modern_mlp_runs_or_says_what_is_missing(tmp_path: Path) -> None:
     from gpuchain.bench import train
 
-    rc, data = _run(tmp_path, "train", extra=("--sizes", "modern_mlp"))
+    rc, data = _run(tmp_path, "train", extra=("--sizes", "modern_small"))
     assert rc == 0
     why = train.modern_available()
     if why is None:
-        assert [r["case"].split()[0] for r in data["rows"]] == ["modern_mlp"]
+        assert [r["case"].split()[0] for r in data["rows"]] == ["modern_small"]
     else:
         assert not data["rows"] and any(why in n for n in data["notes"])
 

@@ -55,3 +55,28 @@ def test_float32_keeps_dtype(row, shapes, rng):
     out.sum().backward()
     for t in ts:
         assert t.grad is None or t.grad.dtype == np.float32
+
+
+RAW_CASES = [c for c in cases() if c.values[0].op in REGISTRY
+             and REGISTRY[c.values[0].op].raw_vjp_rule is not None]
+
+
+@pytest.mark.parametrize("row,shapes", RAW_CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_raw_backward_equals_the_differentiable_rule(row, shapes, dtype, rng):
+    # .backward() takes an op's raw array backward; create_graph=True its differentiable
+    # VJP rule: both must give the same gradients (the raw one may read residuals)
+    xs = [x.astype(dtype) for x in sample_inputs(row, shapes, rng)]
+    out_shape = row.fn(*[gc.tensor(x) for x in xs]).shape
+    w = gc.tensor(rng.standard_normal(out_shape).astype(dtype))
+    grads = []
+    for create_graph in (False, True):
+        ts = [gc.tensor(x, requires_grad=True) for x in xs]
+        (row.fn(*ts) * w).sum().backward(create_graph=create_graph)
+        grads.append([None if t.grad is None else t.grad.numpy() for t in ts])
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
+    for raw, diff in zip(*grads):
+        assert (raw is None) == (diff is None)
+        if raw is not None:
+            assert raw.dtype == dtype
+            np.testing.assert_allclose(raw, diff, **tol)

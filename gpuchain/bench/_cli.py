@@ -26,7 +26,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 SUITES: dict[str, tuple[str, str]] = {
     "engine": ("gpuchain.bench.engine", "op dispatch + tape overhead vs PyTorch eager"),
-    "train": ("gpuchain.bench.train", "MLP train step (small..large, modern_mlp) vs PyTorch "
+    "train": ("gpuchain.bench.train", "MLP train step (small..large, modern_*) vs PyTorch "
                                       "/ JAX"),
     "target": ("gpuchain.bench.target", "GPU target: batch 8192, 4x4096 relu MLP + Adam, TF32 "
                                         "off/on, GEMM share, vs torch eager / compile"),

@@ -49,7 +49,7 @@ SUITE = "memory"
 PKG_PARENT = Path(__file__).resolve().parents[2]
 FWD_BWD_SYSTEMS = ("gpuchain fused dense", "gpuchain composed ops", "torch eager")
 STEP_SYSTEMS = ("gpuchain", "torch eager")
-SIZES = tuple(s for s in train.SIZES if s != train.MODERN)
+SIZES = tuple(s for s in train.SIZES if s not in train.MODERN)
 
 
 def configs(cfg: Config) -> list[tuple[tuple[int, ...], int]]:

@@ -1,9 +1,10 @@
 """Train step (forward, softmax cross-entropy, backward, optimizer update) of MLPs.
 
 - ``small`` / ``medium`` / ``large``: relu MLPs with Adam (the sizes in :data:`SIZES`);
-- ``modern_mlp``: blocks of Dense -> LayerNorm -> GELU -> Dropout, AdamW and
-  ``clip_grad_norm_`` (runs once gpuchain.nn has LayerNorm, Dropout and
-  nn.utils.clip_grad_norm_; skipped with a note otherwise).
+- ``modern_small`` / ``modern_medium`` / ``modern_large`` (:data:`MODERN`): blocks
+  of Dense -> LayerNorm -> GELU -> Dropout, AdamW and ``clip_grad_norm_`` (run once
+  gpuchain.nn has LayerNorm, Dropout and nn.utils.clip_grad_norm_; skipped with a note
+  otherwise).
 
 Every system starts from the same weights (a seeded gpuchain MLP) and batch. Systems:
 gpuchain, PyTorch eager (plus torch.compile on a GPU) and JAX (jit, Adam written out).
@@ -35,9 +36,11 @@ SIZES: dict[str, tuple[int, list[int]]] = {
     "small": (64, [784, 256, 256, 10]),
     "medium": (256, [784, 1024, 1024, 1024, 10]),
     "large": (512, [784, 2048, 2048, 2048, 2048, 10]),
-    "modern_mlp": (256, [784, 512, 512, 512, 10]),
+    "modern_small": (256, [784, 512, 512, 512, 10]),
+    "modern_medium": (256, [784, 1024, 1024, 1024, 10]),
+    "modern_large": (512, [784, 2048, 2048, 2048, 10]),
 }
-MODERN = "modern_mlp"
+MODERN: tuple[str, ...] = ("modern_small", "modern_medium", "modern_large")
 DROPOUT_P = 0.1
 CLIP_NORM = 1.0
 
@@ -102,7 +105,7 @@ def gpuchain_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
 
 
 def modern_available() -> str | None:
-    """None when gpuchain has what ``modern_mlp`` needs, else what is missing."""
+    """None when gpuchain has what the modern sizes need, else what is missing."""
     nn = optional_import("gpuchain.nn")
     utils = optional_import("gpuchain.nn.utils")
     missing = [name for name, ok in (
@@ -131,8 +134,7 @@ def gpuchain_modern(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     xt, yt = gc.tensor(x), gc.tensor(y)
 
     def forward_backward() -> Any:
-        for p in trainable:
-            p.grad = None
+        opt.zero_grad()  # as torch's opt.zero_grad(set_to_none=True)
         h = xt
         for i in range(n - 1):
             h = drop(gc.gelu(norms[i](dense(h, ws[2 * i], ws[2 * i + 1]))))
@@ -148,9 +150,11 @@ def gpuchain_modern(params: list[np.ndarray], x: np.ndarray, y: np.ndarray
         return loss
 
     def values() -> dict[str, Any]:
+        # the first layer's gradient checks the whole backward (GELU has no ReLU mask to
+        # flip within rounding)
         drop.eval()
         loss = forward_backward()
-        return {"loss": loss, "grad W_last": ws[-2].grad}
+        return {"loss": loss, "grad W_last": ws[-2].grad, "grad W_first": ws[0].grad}
 
     return step, values
 
@@ -208,7 +212,8 @@ def torch_train(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, device: 
         if modern:
             model.eval()
         loss = forward_backward()
-        return {"loss": loss, "grad W_last": model[len(model) - 1].weight.grad.T}
+        out = {"loss": loss, "grad W_last": model[len(model) - 1].weight.grad.T}
+        return out | ({"grad W_first": model[0].weight.grad.T} if modern else {})
 
     return step, values
 
@@ -283,7 +288,7 @@ def contenders(cfg: Config, size: str) -> list[Contender]:
     """gpuchain, torch (eager; compile on a GPU) and JAX over one model size."""
     batch, sizes = SIZES[size]
     params, (x, y) = weights(sizes), data(batch, sizes)
-    modern = size == MODERN
+    modern = size in MODERN
     if modern:
         step, values = gpuchain_modern(params, x, y)
     else:
@@ -297,25 +302,26 @@ def contenders(cfg: Config, size: str) -> list[Contender]:
 
 
 def run(cfg: Config) -> SuiteResult:
-    """The train suite: default sizes small, medium, large and modern_mlp (quick: small)."""
+    """The train suite: default sizes small, medium, large and the modern ones (quick:
+    small)."""
     res = SuiteResult()
     names = list(cfg.sizes or (["small"] if cfg.quick else list(SIZES)))
     unknown = [n for n in names if n not in SIZES]
     if unknown:
         raise ValueError(f"train: unknown size(s) {unknown}; choose from {list(SIZES)}")
     for size in names:
-        if size == MODERN and (why := modern_available()):
-            res.notes.append(f"train/{MODERN} skipped: {why}")
+        if size in MODERN and (why := modern_available()):
+            res.notes.append(f"train/{size} skipped: {why}")
             continue
         batch, sizes = SIZES[size]
         case = f"{size} {'-'.join(map(str, sizes))} batch {batch}"
         res.add(compare(cfg, SUITE, case, contenders(cfg, size), rtol=1e-3, atol=1e-5,
                         extra={"sizes": sizes, "batch": batch}))
     res.notes.append(f"train: full step (forward, softmax cross-entropy, backward, Adam "
-                     f"lr={LR}), relu MLP, float32; {MODERN}: Dense-LayerNorm-GELU-Dropout("
-                     f"{DROPOUT_P}) blocks, AdamW, clip_grad_norm_({CLIP_NORM}), cross-checked "
-                     "with dropout off and timed with it on (JAX left out). torch.compile "
-                     "(GPU only) warm-up reported apart (extra.warmup_s).")
+                     f"lr={LR}), relu MLP, float32; {', '.join(MODERN)}: Dense-LayerNorm-"
+                     f"GELU-Dropout({DROPOUT_P}) blocks, AdamW, clip_grad_norm_({CLIP_NORM}), "
+                     "cross-checked with dropout off and timed with it on (JAX left out). "
+                     "torch.compile (GPU only) warm-up reported apart (extra.warmup_s).")
     return res
 
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
+
 import gpuchain.ops.activations  # noqa: F401  (registers the activation primitives)
 from gpuchain.cuda.loader import activation_table
 from gpuchain.engine.op import REGISTRY, Primitive
+from gpuchain.engine.tensor import Tensor
 
 _TABLE = activation_table()
 ACTIVATIONS: tuple[str, ...] = tuple(name for name, _, _ in _TABLE)
@@ -52,9 +55,41 @@ def primitive(name: str) -> Primitive | None:
     return _PRIMITIVES.get(name)
 
 
-def forward_array(xp: Any, z: Any, name: str, slope: float) -> Any:
-    """act(z) on arrays, by the activation primitive's own forward."""
+def forward_array(xp: Any, z: Any, name: str, slope: float) -> tuple[Any, Any]:
+    """(act(z), its residuals) on arrays, by the activation primitive's own forward; the
+    residuals are what the primitive's raw backward reads (None when it declares none)."""
     prim = _PRIMITIVES.get(name)
     if prim is None:
-        return z
-    return prim.forward(xp, z, slope=slope) if name in _TAKES_SLOPE else prim.forward(xp, z)
+        return z, None
+    out = prim.forward(xp, z, slope=slope) if name in _TAKES_SLOPE else prim.forward(xp, z)
+    return out if prim.has_residuals else (out, None)
+
+
+class _ArrayCtx:
+    """What an activation primitive's raw backward reads, for an application the graph
+    did not record (the dense op's activation): its input and its residuals."""
+
+    __slots__ = ("inputs", "residuals", "params")
+
+    def __init__(self, z: Any, residuals: Any, params: dict[str, Any]) -> None:
+        self.inputs = (Tensor._from_op(z, None),)
+        self.residuals = residuals
+        self.params = params
+
+    def needs_grad(self, i: int) -> bool:
+        return True
+
+
+def grad_array(name: str, saved: Any, residuals: Any, g: Any, slope: float) -> Any:
+    """g · act'(z) on NumPy arrays, ``saved`` being the output a (activations whose
+    primitive saves its output) or z. An activation whose primitive has residuals and a
+    raw backward (gelu: Φ(z)) takes that backward, fed the residuals its forward made;
+    the others the primitive's ``deriv`` rule."""
+    prim = _PRIMITIVES.get(name)
+    if prim is None:
+        return g
+    if residuals is not None and prim.raw_vjp_rule is not None:
+        params = {"slope": slope} if name in _TAKES_SLOPE else {}
+        return prim.raw_vjp_rule(_ArrayCtx(saved, residuals, params), g)[0]
+    d = prim.partials(Tensor._from_op(saved, None), slope=slope)
+    return np.multiply(g, d._data, out=np.empty_like(g))

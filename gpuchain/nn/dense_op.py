@@ -3,8 +3,10 @@
 Forward: one GEMM into a fresh buffer, then bias and activation (one CUDA epilogue
 kernel on CuPy). Saved: the inputs, the output, and for activations whose derivative
 needs it (those whose primitive does not save its output) the pre-activation z as a
-residual. The activation's math is its elementwise primitive's (forward and ``deriv``),
-used here on arrays and on Tensors alike.
+residual, with the activation primitive's own residuals on NumPy (gelu: Φ(z), which its
+raw backward reads instead of computing erf again). The activation's math is its
+elementwise primitive's (forward, ``deriv`` and raw backward), used here on arrays and
+on Tensors alike.
 
 Backward:
 - raw (the engine picks it when no graph is recorded, no forward level is active and the
@@ -40,8 +42,9 @@ def dense_op(xp: Any, x: Any, W: Any, *b: Any, activation: str = "identity",
     z = xp.matmul(x, W)
     if b:
         z += b[0]
-    return act.forward_array(xp, z, activation, slope), (
-        None if _saves_output(activation) else z)
+    a, act_res = act.forward_array(xp, z, activation, slope)
+    # residuals: z when the derivative reads it, with the activation's own residuals
+    return a, (None if _saves_output(activation) else (z, act_res))
 
 
 @dense_op.cuda
@@ -56,7 +59,7 @@ def _(xp: Any, x: Any, W: Any, *b: Any, activation: str = "identity",
         return z, None
     a = xp.empty_like(z)
     kernels.bias_act_forward(z, bias, activation, slope, a, True)  # z <- z + b
-    return a, z
+    return a, (z, None)
 
 
 def _preact(ctx: Any) -> Tensor:
@@ -100,10 +103,11 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
     g2 = g.reshape(-1, n_out)
     has_b = len(ctx.inputs) > 2
     db = input_grad_buffer(ctx.inputs[2], xp) if has_b and ctx.needs_grad(2) else None
-    saved = (ctx.out._data if _saves_output(name) else ctx.residuals).reshape(-1, n_out)
+    z, act_res = (None, None) if _saves_output(name) else ctx.residuals
+    saved = (ctx.out._data if z is None else z).reshape(-1, n_out)
     if xp is np:
-        d = _act_deriv(name, Tensor._from_op(saved, None), slope)
-        dz = g2 if d is None else np.multiply(g2, d._data, out=np.empty_like(g2))
+        dz = act.grad_array(name, saved, None if act_res is None else act_res.reshape(
+            saved.shape), g2, slope)
         if db is not None:
             np.sum(dz, axis=0, out=db)
     else:
@@ -151,10 +155,10 @@ def _(ctx: Any, tangents: list[Any]) -> Any:
             zdot = part if zdot is None else zdot + part
     if zdot is None:
         return None
-    if xp is not np and not _saves_output(name):
-        return _cuda_jvp_epilogue(ctx.residuals, xp.broadcast_to(zdot, ctx.out.shape),
-                                  name, slope)
-    saved = ctx.out._data if _saves_output(name) else ctx.residuals
+    z = None if _saves_output(name) else ctx.residuals[0]
+    if xp is not np and z is not None:
+        return _cuda_jvp_epilogue(z, xp.broadcast_to(zdot, ctx.out.shape), name, slope)
+    saved = ctx.out._data if z is None else z
     d = _act_deriv(name, Tensor._from_op(saved, None), slope)
     return zdot if d is None else zdot * d._data
 

@@ -15,7 +15,7 @@ from gpuchain.engine.op import defop
 from gpuchain.engine.tensor import Tensor
 from gpuchain.ops._public import as_tensor, unary
 from gpuchain.ops._rules import const_like
-from gpuchain.ops._special import erf as _erf
+from gpuchain.ops._special import normal_cdf
 from gpuchain.ops.elementwise import erf, exp
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -75,14 +75,34 @@ def _(y, *, slope=0.01):
     return const_like(array_module_of(y._data).where(y._data > 0, 1.0, slope), y)
 
 
-@defop("gelu", broadcasts=True)
+@defop("gelu", broadcasts=True, residuals=True)
 def gelu_p(xp, x):
-    return (0.5 * x * (1 + _erf(xp, x * x.dtype.type(_INV_SQRT_2)))).astype(x.dtype, copy=False)
+    # Φ(x) is the residual: the array backward reads it instead of computing erf again
+    cdf = normal_cdf(xp, x)
+    return (x * cdf).astype(x.dtype, copy=False), cdf
 
 
 @gelu_p.deriv
 def _(x):
+    # differentiable (higher orders, forward mode): Φ recomputed from x
     return 0.5 * (1 + erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * exp(-0.5 * x * x)
+
+
+@gelu_p.raw_vjp
+def _(ctx, g):
+    # g·(Φ(x) + x·φ(x)), the deriv rule's formula on arrays, with Φ(x) saved by the forward
+    x, cdf = ctx.inputs[0]._data, ctx.residuals
+    xp = array_module_of(x)
+    t = x.dtype.type
+    d = xp.multiply(x, x, out=xp.empty_like(x))
+    d *= t(-0.5)
+    xp.exp(d, out=d)
+    d *= x
+    d *= t(_INV_SQRT_2PI)
+    d += cdf
+    if g.shape == d.shape and g.dtype == d.dtype:
+        return (xp.multiply(d, g, out=d),)
+    return (d * g,)
 
 
 @defop("gelu_tanh", broadcasts=True)
