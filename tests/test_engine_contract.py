@@ -216,77 +216,72 @@ def test_redefining_an_op_replaces_it_with_a_warning():
         del REGISTRY["test_twice"]
 
 
-def test_deriv_gives_both_modes_and_raw_vjp_is_used_only_without_a_graph():
-    calls = {"raw": 0}
-    try:
-        @defop("test_cube", broadcasts=True)
-        def cube(xp, x):
-            return x ** 3
+@pytest.fixture
+def counted_cube():
+    """x**3 defined by its partials, with raw rules that count their calls."""
+    calls = {"vjp": 0, "jvp": 0}
 
-        @cube.deriv
-        def _(x):
-            return 3 * x * x
+    @defop("test_cube", broadcasts=True)
+    def cube(xp, x):
+        return x ** 3
 
-        @cube.raw_vjp
-        def _(ctx, g):
-            calls["raw"] += 1
-            return (g * 3 * ctx.inputs[0].data ** 2,)
+    @cube.deriv
+    def _(x):
+        return 3 * x * x
 
-        x = f64([0.5, -1.0])
-        assert gc.gradcheck(lambda x: cube(x), [x.numpy()], order=2)
-        calls["raw"] = 0
-        xg = x.detach().requires_grad_()
-        cube(xg).sum().backward()
-        assert calls["raw"] == 1
-        np.testing.assert_allclose(xg.grad.numpy(), [0.75, 3.0])
-        gc.hessian(lambda x: cube(x).sum())(x)  # graph recorded: the differentiable rule
-        assert calls["raw"] == 1
-    finally:
-        del REGISTRY["test_cube"]
+    @cube.raw_vjp
+    def _(ctx, g):
+        calls["vjp"] += 1
+        return (g * 3 * ctx.inputs[0].data ** 2,)
+
+    @cube.raw_jvp
+    def _(ctx, tangents):
+        calls["jvp"] += 1
+        return 3 * ctx.inputs[0].data ** 2 * tangents[0]
+
+    yield cube, calls
+    del REGISTRY["test_cube"]
 
 
-def test_raw_jvp_is_used_only_where_nothing_differentiates_the_tangent():
-    calls = {"raw": 0}
-    try:
-        @defop("test_cube_fw", broadcasts=True)
-        def cube(xp, x):
-            return x ** 3
+def test_deriv_gives_both_modes_and_raw_vjp_is_used_only_without_a_graph(counted_cube):
+    cube, calls = counted_cube
+    x = f64([0.5, -1.0])
+    assert gc.gradcheck(lambda x: cube(x), [x.numpy()], order=2)
+    calls["vjp"] = 0
+    xg = x.detach().requires_grad_()
+    cube(xg).sum().backward()
+    assert calls["vjp"] == 1
+    np.testing.assert_allclose(xg.grad.numpy(), [0.75, 3.0])
+    gc.hessian(lambda x: cube(x).sum())(x)  # graph recorded: the differentiable rule
+    assert calls["vjp"] == 1
 
-        @cube.deriv
-        def _(x):
-            return 3 * x * x
 
-        @cube.raw_jvp
-        def _(ctx, tangents):
-            calls["raw"] += 1
-            return 3 * ctx.inputs[0]._data ** 2 * tangents[0]
+def test_raw_jvp_is_used_only_where_nothing_differentiates_the_tangent(counted_cube):
+    cube, calls = counted_cube
+    x0, one = np.array([0.5, -1.0]), f64([1.0, 1.0])
+    x = f64(x0)
 
-        x0, one = np.array([0.5, -1.0]), f64([1.0, 1.0])
-        x = f64(x0)
+    def count(f):
+        calls["jvp"] = 0
+        value = f()
+        return calls["jvp"], value
 
-        def count(f):
-            calls["raw"] = 0
-            value = f()
-            return calls["raw"], value
-
-        n, (_, t) = count(lambda: gc.jvp(cube, (x,), (one,)))
-        assert n == 1
-        np.testing.assert_allclose(t.numpy(), 3 * x0 ** 2)
-        # jvp of jvp: the inner level's tangent is differentiated by the outer level (the
-        # differentiable rule); the outer level's own tangent of cube(y) is not (raw)
-        n, (_, t2) = count(lambda: gc.jvp(lambda y: gc.jvp(cube, (y,), (one,))[1], (x,), (one,)))
-        assert n == 1
-        np.testing.assert_allclose(t2.numpy(), 6 * x0)
-        # grad of jvp: a graph is recorded through the tangent
-        n, g = count(lambda: gc.grad(lambda y: gc.jvp(cube, (y,), (one,))[1].sum())(x))
-        assert n == 0
-        np.testing.assert_allclose(g.numpy(), 6 * x0)
-        # vectorized jacfwd: the tangents carry a batch axis
-        n, jac = count(lambda: gc.jacfwd(cube)(x))
-        assert n == 0
-        np.testing.assert_allclose(jac.numpy(), np.diag(3 * x0 ** 2))
-    finally:
-        del REGISTRY["test_cube_fw"]
+    n, (_, t) = count(lambda: gc.jvp(cube, (x,), (one,)))
+    assert n == 1
+    np.testing.assert_allclose(t.numpy(), 3 * x0 ** 2)
+    # jvp of jvp: the inner level's tangent is differentiated by the outer level (the
+    # differentiable rule); the outer level's own tangent of cube(y) is not (raw)
+    n, (_, t2) = count(lambda: gc.jvp(lambda y: gc.jvp(cube, (y,), (one,))[1], (x,), (one,)))
+    assert n == 1
+    np.testing.assert_allclose(t2.numpy(), 6 * x0)
+    # grad of jvp: a graph is recorded through the tangent
+    n, g = count(lambda: gc.grad(lambda y: gc.jvp(cube, (y,), (one,))[1].sum())(x))
+    assert n == 0
+    np.testing.assert_allclose(g.numpy(), 6 * x0)
+    # vectorized jacfwd: the tangents carry a batch axis
+    n, jac = count(lambda: gc.jacfwd(cube)(x))
+    assert n == 0
+    np.testing.assert_allclose(jac.numpy(), np.diag(3 * x0 ** 2))
 
 
 def test_custom_vjp_and_custom_jvp():
