@@ -48,6 +48,9 @@ WRITES = {
     "place": lambda a: np.place(a, a > 4.5, [0.0]),
     "view of a view": lambda a: a.reshape(3, 1)[1:].__setitem__(Ellipsis, 0.0),
     "out= of a reduction": lambda a: np.sum(np.ones((2, 3)), axis=0, out=a),
+    "out= of np.dot": lambda a: np.dot(np.ones((3, 2)), np.ones(2), out=a),
+    "out= of np.concatenate": lambda a: np.concatenate([np.ones(1), np.ones(2)], out=a),
+    "out= of np.take": lambda a: np.take(np.arange(5.0), [0, 1, 2], out=a),
 }
 
 

@@ -7,12 +7,13 @@ storage's version counter on every write through it.
 
 Seen: item and slice assignment, in-place operators (``+=`` ...), any ufunc with ``out=``
 or ``ufunc.at``, the writing methods (``fill``, ``sort``, ``partition``, ``put``,
-``setfield``, ``byteswap(inplace=True)``, ``resize``) and NumPy's writing functions
+``setfield``, ``byteswap(inplace=True)``, ``resize``), NumPy's writing functions
 (``np.copyto``, ``np.put``, ``np.place``, ``np.putmask``, ``np.put_along_axis``,
-``np.fill_diagonal``). Views of a TrackedArray are TrackedArrays; copies and the results
-of computations are plain ndarrays (new memory needs no tracking). Not seen: writes
-through an untracked alias (``np.asarray(t.data)``, a DLPack consumer, ``.flat``,
-``memoryview``, ``ctypes``).
+``np.fill_diagonal``) and any NumPy function given it as ``out=`` (``np.dot`` ...).
+Views of a TrackedArray are TrackedArrays; copies and the results of computations are
+plain ndarrays (new memory needs no tracking). Not seen: writes through an untracked
+alias (``np.asarray(t.data)``, a DLPack consumer, ``.flat``, ``memoryview``,
+``ctypes``).
 """
 
 from __future__ import annotations
@@ -101,12 +102,16 @@ class TrackedArray(np.ndarray):
         return result
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        target = args[0] if args else next(iter(kwargs.values()), None)
+        written = [kwargs["out"]] if "out" in kwargs else []  # np.dot(..., out=a) & co.
+        if func in _WRITING_FUNCTIONS:
+            written.append(args[0] if args else next(iter(kwargs.values()), None))
         try:
             return super().__array_function__(func, types, args, kwargs)
         finally:
-            if func in _WRITING_FUNCTIONS and isinstance(target, TrackedArray):
-                mark_written(target)
+            for target in written:
+                for a in target if isinstance(target, tuple) else (target,):
+                    if isinstance(a, TrackedArray):
+                        mark_written(a)
 
     def __reduce__(self) -> Any:  # pickles as a plain ndarray
         return np.ndarray.__reduce__(self.view(np.ndarray))
