@@ -141,6 +141,23 @@ def test_writing_an_unrelated_array_or_a_tensor_not_saved_is_fine():
     np.testing.assert_array_equal(x.grad.numpy(), [4.0, 5.0, 6.0])
 
 
+@pytest.mark.parametrize("op", [gc.exp, gc.tanh, gc.sigmoid, gc.sqrt])
+def test_a_write_to_a_saved_output_is_seen(op):
+    x = f64([0.5, 1.0]).requires_grad_()
+    y = op(x)  # these ops save their output, which their derivative reads
+    y.data[...] = 0.0
+    with pytest.raises(RuntimeError, match=rf"op '{op.__name__}': its output \(float64\(2,\)\)"):
+        y.sum().backward()
+
+
+def test_a_write_to_a_view_of_a_saved_output_is_seen():
+    x = f64([0.5, 1.0]).requires_grad_()
+    y = gc.exp(x)
+    y.data[:1] += 1.0
+    with pytest.raises(RuntimeError, match="its output"):
+        (y * 2).sum().backward()
+
+
 def test_ops_that_save_only_their_output_ignore_later_input_writes():
     x = f64([0.5, 1.0]).requires_grad_()
     y = gc.exp(x)  # exp saves its output, not x

@@ -90,17 +90,20 @@ def _freed_error(node: Node) -> RuntimeError:
 
 def _check_versions(node: Node) -> None:
     recorded = node.recorded_at
-    if node.inputs is None or recorded is None:  # nothing saved, nothing to check
+    if recorded is None:  # nothing saved, nothing to check
         return
-    for i, t in enumerate(node.inputs):
-        if _versions.version_of(t._data) > recorded:
-            site = (f" (applied at {node.created_at})" if node.created_at else "")
-            raise RuntimeError(
-                f"backward through op '{node.op.name}'{site}: its input {i}, "
-                f"{_describe_tensor(t)}, was modified in place after the op saved it, so "
-                "the gradient would be wrong. Copy the tensor before changing it "
-                "(t.copy()), or change it after backward"
-                + ("" if site else "; gc.detect_anomaly() records where each op was applied"))
+    stale = [f"its input {i}, {_describe_tensor(t)}," for i, t in enumerate(node.inputs or ())
+             if _versions.version_of(t._data) > recorded]
+    out = node._out_data
+    if out is not None and _versions.version_of(out) > recorded:
+        stale.append(f"its output ({out.dtype}{tuple(out.shape)}),")
+    if stale:
+        site = (f" (applied at {node.created_at})" if node.created_at else "")
+        raise RuntimeError(
+            f"backward through op '{node.op.name}'{site}: {stale[0]} was modified in place "
+            "after the op saved it, so the gradient would be wrong. Copy the tensor before "
+            "changing it (t.copy()), or change it after backward"
+            + ("" if site else "; gc.detect_anomaly() records where each op was applied"))
 
 
 def _describe_tensor(t: Tensor) -> str:

@@ -285,8 +285,9 @@ class Node:
     residuals : Any
         Extra values the forward returned for the rules.
     recorded_at : int or None
-        The mutation clock when the inputs were saved (None when none are): an input
-        changed in place later carries a larger version, and backward refuses it.
+        The mutation clock when the inputs or the output were saved (None when nothing
+        is): a saved value changed in place later carries a larger version, and backward
+        refuses it.
     created_at : str or None
         Where the op was applied (recorded inside ``gc.detect_anomaly()``).
     """
@@ -477,7 +478,7 @@ def _record(op: Primitive, inputs: tuple[Tensor, ...], arrays: tuple[Any, ...],
     out._node = Node(op, params, edges, in_shapes, in_dtypes,
                      inputs if saves_inputs else None,
                      out._data if save == "output" or save == "both" else None,
-                     residuals, _versions._clock if saves_inputs else None, site)
+                     residuals, _versions._clock if save != "none" else None, site)
     out.requires_grad = True
 
 
