@@ -9,6 +9,7 @@ import platform
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -193,7 +194,8 @@ def markdown(env: dict[str, Any], rows: Sequence[Row], checks: Sequence[Check],
 
 
 def _bars(ax: Any, rows: Sequence[Row], xlabel: str) -> None:
-    labels = [f"{r.suite}/{r.case}\n{r.system}" for r in rows]
+    # Long case names wrap, so no panel's labels run off the figure's left edge.
+    labels = [textwrap.fill(f"{r.suite}/{r.case}", 50) + f"\n{r.system}" for r in rows]
     ratios = [float(r.gpuchain_over_system or 0.0) for r in rows]
     y = np.arange(len(rows))
     ax.barh(y, ratios, color=["tab:green" if v <= 1 else "tab:orange" for v in ratios])
