@@ -30,6 +30,18 @@ def _check_reduction(op: str, reduction: str) -> None:
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def _same_shape_pair(op: str, names: tuple[str, str], a: Any, b: Any,
+                     reduction: str) -> tuple[Tensor, Tensor]:
+    """The checked prelude of an elementwise loss: the reduction is valid and the two
+    operands (as Tensors) have one shape."""
+    _check_reduction(op, reduction)
+    a, b = coerce_inputs((a, b))
+    if a.shape != b.shape:
+        raise ShapeError(f"{op}: {names[0]} {a.dtype}{tuple(a.shape)} and {names[1]} "
+                         f"{b.dtype}{tuple(b.shape)} must have the same shape")
+    return a, b
+
+
 def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
     """The squared error (pred - target)².
 
@@ -45,11 +57,7 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
     Tensor
         The loss (a scalar unless ``reduction="none"``).
     """
-    _check_reduction("mse_loss", reduction)
-    pred, target = coerce_inputs((pred, target))
-    if pred.shape != target.shape:
-        raise ShapeError(f"mse_loss: pred {pred.dtype}{tuple(pred.shape)} and target "
-                         f"{target.dtype}{tuple(target.shape)} must have the same shape")
+    pred, target = _same_shape_pair("mse_loss", ("pred", "target"), pred, target, reduction)
     d = pred - target
     return _reduce(d * d, reduction)
 
@@ -75,12 +83,8 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any,
     Tensor
         The loss (a scalar unless ``reduction="none"``).
     """
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
-    logits, targets = coerce_inputs((logits, targets))
-    if logits.shape != targets.shape:
-        raise ShapeError(f"binary_cross_entropy_with_logits: logits {logits.dtype}"
-                         f"{tuple(logits.shape)} and targets {targets.dtype}"
-                         f"{tuple(targets.shape)} must have the same shape")
+    logits, targets = _same_shape_pair("binary_cross_entropy_with_logits",
+                                       ("logits", "targets"), logits, targets, reduction)
     if targets.dtype != logits.dtype:
         targets = targets.astype(logits.dtype)
     return _reduce(gops.softplus(logits) - logits * targets, reduction)
