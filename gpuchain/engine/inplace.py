@@ -77,10 +77,6 @@ def _operand(t: Any, value: Any, what: str) -> Any:
     return v if arr.ndim == 0 and not isinstance(v, np.ndarray) else arr
 
 
-def _bump(t: Any) -> None:
-    mark_written(t._data)
-
-
 def _augmented(t: Any, value: Any, symbol: str) -> Any:
     what = f"in-place {symbol}"
     check_mutable(t, what)
@@ -98,7 +94,7 @@ def _augmented(t: Any, value: Any, symbol: str) -> Any:
         raise ShapeError(f"{what}: a value of shape {shape} does not broadcast to the "
                          f"tensor's shape {tuple(t.shape)}") from None
     getattr(xp, _UFUNCS[symbol])(t._data, v, out=t._data, casting="unsafe")
-    _bump(t)
+    mark_written(t._data)
     return t
 
 
@@ -136,14 +132,14 @@ def setitem(t: Any, index: Any, value: Any) -> None:
     except (ValueError, IndexError) as exc:
         raise ShapeError(f"{what}: cannot assign a value of shape {tuple(np.shape(v))} to "
                          f"index {index!r} of a {_describe(t)} tensor ({exc})") from exc
-    _bump(t)
+    mark_written(t._data)
 
 
 def zero_(t: Any) -> Any:
     """Set every element of ``t`` to 0 in place; returns ``t``."""
     check_mutable(t, "zero_")
     t._data.fill(0)
-    _bump(t)
+    mark_written(t._data)
     return t
 
 
@@ -154,7 +150,7 @@ def fill_(t: Any, value: Any) -> Any:
     if np.ndim(v) != 0:
         raise ShapeError(f"fill_: expected a scalar, got shape {tuple(np.shape(v))}")
     t._data.fill(v.item() if hasattr(v, "item") else v)
-    _bump(t)
+    mark_written(t._data)
     return t
 
 
@@ -173,5 +169,5 @@ def copy_(t: Any, src: Any) -> Any:
     except ValueError as exc:
         raise ShapeError(f"copy_: a source of shape {tuple(np.shape(v))} does not broadcast "
                          f"to {_describe(t)}") from exc
-    _bump(t)
+    mark_written(t._data)
     return t

@@ -296,7 +296,8 @@ class Tensor:
         return int(self.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = self.numpy()
+        # NumPy hands the caller a base-class array anyway: no tracked view to make
+        arr = self._data if type(self._data) is np.ndarray else move_array(self._data, "cpu")
         return arr if dtype is None else arr.astype(dtype)
 
     def __hash__(self) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 
 from gpuchain.backend import is_cupy_array
 
-__all__ = ["mark_written", "mutation_clock", "storage_root", "version_of"]
+__all__ = ["mark_written", "storage_root", "version_of"]
 
 _clock = 0
 _stamps: dict[int, int] = {}
@@ -51,8 +51,3 @@ def version_of(arr: Any) -> int:
     if not _stamps:
         return 0
     return _stamps.get(id(storage_root(arr)), 0)
-
-
-def mutation_clock() -> int:
-    """The clock value of the latest in-place write anywhere."""
-    return _clock
