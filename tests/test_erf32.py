@@ -98,3 +98,22 @@ def test_gc_erf_uses_it_for_float32_and_stays_exact_for_float64(rng) -> None:
                                   erf_float32(x.astype(np.float32)))
     np.testing.assert_allclose(gc.erf(gc.tensor(x)).numpy(), _reference(x), rtol=1e-15,
                                atol=1e-16)
+
+
+@pytest.mark.parametrize("far_share", [0.002, 0.2, 0.3, 1.0])
+def test_values_beyond_two_within_a_chunk_of_central_ones(far_share, rng) -> None:
+    # |x| > 2 goes through the wide polynomial: gathered when few, on the whole chunk
+    # when more than a quarter (both paths, and their seams, at every share)
+    x = rng.uniform(-2, 2, CHUNK).astype(np.float32)
+    far = rng.random(CHUNK) < far_share
+    x[far] = rng.uniform(2, 6, far.sum()) * rng.choice([-1, 1], far.sum())
+    x[:8] = [2.0, -2.0, np.nextafter(2, 3), 4.0, -np.inf, np.nan, 1e30, -0.0]
+    err = _ulp_errors(x)
+    assert np.nanmax(err) <= 0.52
+    assert np.isnan(erf_float32(x)[5])
+    cdf = erf_float32(x, 1 / math.sqrt(2), 0.5, 0.5).astype(np.float64)
+    ref = 0.5 * np.asarray(_erf64(x.astype(np.float64) / math.sqrt(2)), np.float64) + 0.5
+    ok = ~np.isnan(x)
+    assert (np.abs(cdf - ref)[ok] <= 0.5 * np.spacing(ref[ok].astype(np.float32)) + 8e-9).all()
+    # each element's value does not depend on its neighbours (which path its chunk took)
+    np.testing.assert_array_equal(erf_float32(x[far]), erf_float32(x)[far])
