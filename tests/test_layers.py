@@ -107,6 +107,26 @@ def test_dropout_mask_statistics_and_gradient_given_the_mask():
         nn.Dropout(1.5)
 
 
+@pytest.mark.parametrize("p", [1e-6, 0.1, 0.5, 0.9, 1 - 1e-12])
+@pytest.mark.parametrize("shape", [(), (0, 3), (7,), (101, 33)])
+def test_keep_mask_shape_and_rate(p, shape):
+    from gpuchain.nn.dropout import keep_mask
+
+    rng = np.random.default_rng(5)
+    m = keep_mask(rng, shape, p)
+    assert m.shape == shape and m.dtype == np.bool_
+    big = keep_mask(rng, (300_001,), p)  # an odd count: the last raw draw is half used
+    assert abs(big.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / big.size) + 1e-9
+
+
+def test_keep_mask_words_are_independent_halves_of_the_raw_draws():
+    from gpuchain.nn.dropout import keep_mask
+
+    # the two 32-bit halves of each draw are both used: neighbours are uncorrelated
+    m = keep_mask(np.random.default_rng(6), (400_000,), 0.5).astype(np.float64)
+    assert abs(np.corrcoef(m[0::2], m[1::2])[0, 1]) < 5 / np.sqrt(m.size / 2)
+
+
 # --- Embedding ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("padding_idx", [None, 2])

@@ -38,10 +38,20 @@ def dropout(x: Any, p: float = 0.5, training: bool = True,
     xp = array_module_of(x._data)
     if p == 1:
         return x * Tensor(xp.zeros(x.shape, dtype=x.dtype))
-    rng = init.rng_from(rng)
-    scale = (rng.random(x.shape, dtype=np.float32) >= p).astype(x.dtype)
+    scale = keep_mask(init.rng_from(rng), x.shape, p).astype(x.dtype)
     scale *= x.dtype.type(1.0 / (1.0 - p))
     return x * Tensor(xp.asarray(scale) if xp is not np else scale)
+
+
+def keep_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float) -> np.ndarray:
+    """A boolean array of ``shape``, each element True with probability 1 - p (to within
+    2⁻³²): uniform 32-bit words, two from each of the generator's raw 64-bit draws (half
+    the draws, and none of the float conversion, of ``rng.random``), compared with
+    round(p·2³²)."""
+    n = math.prod(shape)
+    words = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+    threshold = np.uint32(min(round(p * 2.0 ** 32), 2 ** 32 - 1))
+    return np.greater_equal(words, threshold).reshape(shape)
 
 
 def _check_p(p: Any, where: str) -> None:
