@@ -21,7 +21,7 @@ the float64 erf over a dense grid.
 same float64 pass (the normal CDF is ``(1/√2, 0.5, 0.5)``), rounded to float32 once; with
 an offset, erf saturates to ±1 where |scale·x| >= 4, so the far tails are exact at ±inf
 and off by at most factor·erfc(4) = factor·1.5e-8 before. The work goes in chunks whose
-float64 temporaries stay in cache.
+float64 temporaries stay in the last-level cache.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ _CENTRAL_COEFFS = (
 )
 _CLIP = 4.0
 _CENTRAL = 2.0
-CHUNK = 1 << 15  # elements per chunk: three float64 temporaries of 256 KiB each
+CHUNK = 1 << 17  # elements per chunk: three float64 temporaries of 1 MiB each (measured
+# fastest: smaller chunks fit L2 but pay more per-call overhead than they gain)
 
 
 def erf_float32(x: np.ndarray, scale: float = 1.0, offset: float = 0.0,
