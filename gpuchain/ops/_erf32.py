@@ -1,4 +1,4 @@
-"""erf of float32 NumPy arrays, vectorized: about three times as fast as SciPy's float32
+"""erf of float32 NumPy arrays, vectorized: about 2.3 times as fast as SciPy's float32
 erf (whose per-element branches stall on normally distributed inputs) and as accurate.
 
     erf(x) = c · F(c²/8 - 1) with c = clip(x, -4, 4)
@@ -127,7 +127,6 @@ def erf_float32(x: np.ndarray, scale: float = 1.0, offset: float = 0.0,
                 r += offset
             np.copyto(out[lo:hi], r, casting="same_kind")
     return out.reshape(x.shape)
-
 
 
 class _Piece:
