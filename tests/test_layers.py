@@ -51,6 +51,30 @@ def test_layer_norm_matches_pytorch_forward_and_gradients(shape, normalized, gra
                                atol=1e-12)
 
 
+@pytest.mark.parametrize("needs", [(True, True, True), (False, True, True),
+                                   (True, False, False), (True, True, False)])
+def test_layer_norm_float32_fast_backward_against_float64(needs):
+    # the NumPy raw backward (matrix-vector row sums) in float32, on rows far from zero
+    # mean
+    rng = _rng(9)
+    x64 = rng.standard_normal((64, 512)) * 2 + 50
+    w64, b64, u64 = rng.standard_normal(512), rng.standard_normal(512), \
+        rng.standard_normal((64, 512))
+    grads = {}
+    for dt in (np.float32, np.float64):
+        x, w, b = (gc.tensor(a.astype(dt), requires_grad=r) for a, r in
+                   zip((x64, w64, b64), needs))
+        # the float64 reference takes the differentiable rule (create_graph), other code
+        (F.layer_norm(x, 512, w, b) * gc.tensor(u64.astype(dt))).sum().backward(
+            create_graph=dt == np.float64)
+        grads[dt] = [None if t.grad is None else t.grad.numpy().astype(np.float64)
+                     for t in (x, w, b)]
+    for got, ref, need in zip(grads[np.float32], grads[np.float64], needs):
+        assert (got is None) == (not need)
+        if need:
+            assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
 def test_layer_norm_gradcheck_second_order_all_inputs():
     rng = _rng(1)
     x, w, b = rng.standard_normal((3, 5)), rng.standard_normal(5), rng.standard_normal(5)
