@@ -250,3 +250,139 @@ def test_state_restarts_for_a_parameter_whose_data_was_replaced_by_another_shape
     opt.step()
     st = opt.state_dict()["buffers"]["0"]
     assert st["exp_avg"].shape == (5,) and np.all(w.numpy() < 1)
+
+
+def _step_both(opt, topt, pairs, t):
+    """One step of both with the same gradients for the (gpuchain, torch) pairs that
+    train (torch: the others have no .grad and are skipped)."""
+    for p, q in pairs:
+        g = _loss_grads([q.detach().numpy()], t)[0]
+        p.grad, q.grad = gc.tensor(g.copy()), torch.from_numpy(g.copy())
+    opt.step()
+    topt.step()
+
+
+def _assert_same(pairs):
+    for p, q in pairs:
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("name", "hyper"), CASES)
+def test_add_param_group_mid_run_matches_pytorch(name, hyper):
+    # the added parameters start their own step count (Adam's bias correction from 1)
+    a, b = _arrays(2)[:2]
+    w, tw = gc.tensor(a.copy(), requires_grad=True), torch.tensor(a.copy(), requires_grad=True)
+    v, tv = gc.tensor(b.copy(), requires_grad=True), torch.tensor(b.copy(), requires_grad=True)
+    opt = getattr(optim, name)([w], **hyper)
+    topt = getattr(torch.optim, name)([tw], **hyper)
+    for t in range(4):
+        _step_both(opt, topt, [(w, tw)], t)
+    extra = {"lr": hyper["lr"] * 0.5}
+    opt.add_param_group({"params": [v], **extra})
+    topt.add_param_group({"params": [tv], **extra})
+    assert opt.param_groups[1]["lr"] == extra["lr"] and len(opt.param_groups) == 2
+    for t in range(4, 10):
+        _step_both(opt, topt, [(w, tw), (v, tv)], t)
+        _assert_same([(w, tw), (v, tv)])
+
+
+@pytest.mark.parametrize(("name", "hyper"), CASES)
+def test_a_layer_frozen_for_some_steps_matches_pytorch(name, hyper):
+    model = nn.MLP([3, 4, 2], activation="tanh", seed=1, dtype=np.float64)
+    flat = model.parameters()
+    tw = [torch.tensor(p.numpy().copy(), requires_grad=True) for p in flat]
+    opt = getattr(optim, name)(model, **hyper)
+    topt = getattr(torch.optim, name)(tw, **hyper)
+    pairs = list(zip(flat, tw))
+    for t in range(9):
+        frozen = 3 <= t < 6  # the first layer: no update, no step counted (torch: no .grad)
+        model[0].requires_grad_(not frozen)
+        for q in tw[:2]:
+            q.grad = None
+        _step_both(opt, topt, pairs[2:] if frozen else pairs, t)
+        _assert_same(pairs)
+    assert opt._param_steps == [6, 6, 9, 9]
+
+
+@pytest.mark.parametrize(("name", "hyper"), [CASES[0], CASES[3], CASES[9]])
+def test_state_dict_with_different_step_counts_round_trips(name, hyper):
+    a, b = _arrays(3)[:2]
+    w, v = gc.tensor(a.copy(), requires_grad=True), gc.tensor(b.copy(), requires_grad=True)
+    tw, tv = torch.tensor(a.copy(), requires_grad=True), torch.tensor(b.copy(),
+                                                                      requires_grad=True)
+    opt = getattr(optim, name)([w], **hyper)
+    topt = getattr(torch.optim, name)([tw], **hyper)
+    for t in range(3):
+        _step_both(opt, topt, [(w, tw)], t)
+    opt.add_param_group({"params": [v]})
+    topt.add_param_group({"params": [tv]})
+    _step_both(opt, topt, [(w, tw), (v, tv)], 3)
+    saved = pickle.loads(pickle.dumps(opt.state_dict()))
+    assert saved["param_steps"] == [4, 1] and saved["step"] == 4
+    w2, v2 = (gc.tensor(p.numpy().copy(), requires_grad=True) for p in (w, v))
+    opt2 = getattr(optim, name)([{"params": [w2]}, {"params": [v2]}], **hyper)
+    opt2.load_state_dict(saved)
+    for t in range(4, 8):
+        _step_both(opt2, topt, [(w2, tw), (v2, tv)], t)
+        _assert_same([(w2, tw), (v2, tv)])
+
+
+def test_add_param_group_refuses_a_parameter_already_optimized_and_changes_nothing():
+    w, v = gc.tensor(np.ones(3), requires_grad=True), gc.tensor(np.ones(2), requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match="listed in groups 0 and 1"):
+        opt.add_param_group({"params": [v, w]})
+    with pytest.raises(ValueError, match="unknown options"):
+        opt.add_param_group({"params": [v], "momentum": 0.9})
+    with pytest.raises(TypeError, match="'params' entry"):
+        opt.add_param_group([v])
+    assert len(opt.param_groups) == 1 and opt.state_dict()["param_steps"] == \
+        before["param_steps"] == [0]
+
+
+def test_a_bad_state_dict_with_other_step_counts_leaves_the_optimizer_as_it_was():
+    w, v = gc.tensor(np.ones(3), requires_grad=True), gc.tensor(np.ones(2), requires_grad=True)
+    opt = optim.Adam([w, v], lr=0.1)
+    w.grad, v.grad = gc.tensor(np.ones(3)), gc.tensor(np.ones(2))
+    opt.step()
+    good, n_segments = opt.state_dict(), len(opt._segments)
+    bad = {**good, "param_steps": [1, 5], "buffers": {"0": good["buffers"]["0"]}}
+    with pytest.raises(OptimizerStateError, match="Nothing was loaded"):
+        opt.load_state_dict(bad)
+    assert opt.state_dict()["param_steps"] == [1, 1] and len(opt._segments) == n_segments
+    np.testing.assert_array_equal(opt.state_dict()["buffers"]["1"]["exp_avg"],
+                                  good["buffers"]["1"]["exp_avg"])
+    with pytest.raises(OptimizerStateError, match="param_steps must be 2"):
+        opt.load_state_dict({**good, "param_steps": [1]})
+    legacy = {k: v for k, v in good.items() if k != "param_steps"}  # before the counts
+    opt.load_state_dict(legacy)
+    assert opt._param_steps == [1, 1]
+
+
+def test_the_state_of_a_frozen_layer_survives_a_checkpoint(tmp_path):
+    model = nn.MLP([3, 4, 2], activation="tanh", seed=2, dtype=np.float64)
+    tw = [torch.tensor(p.numpy().copy(), requires_grad=True) for p in model.parameters()]
+    opt, topt = optim.Adam(model, lr=0.01), torch.optim.Adam(tw, lr=0.01)
+    pairs = list(zip(model.parameters(), tw))
+    for t in range(3):
+        _step_both(opt, topt, pairs, t)
+    model[0].requires_grad_(False)
+    for q in tw[:2]:
+        q.grad = None
+    _step_both(opt, topt, pairs[2:], 3)
+    gc.save({"model": model.state_dict(), "opt": opt.state_dict()}, tmp_path / "ck.npz")
+    assert set(opt.state_dict()["frozen"]) == {"0", "1"}
+    ck = gc.load(tmp_path / "ck.npz")
+    model2 = nn.MLP([3, 4, 2], activation="tanh", seed=9, dtype=np.float64)
+    model2.load_state_dict(ck["model"])
+    model2[0].requires_grad_(False)
+    opt2 = optim.Adam(model2, lr=0.01)
+    opt2.load_state_dict(ck["opt"])
+    model2[0].requires_grad_(True)  # unfrozen: resumes its moments and its step count
+    pairs2 = list(zip(model2.parameters(), tw))
+    for t in range(4, 7):
+        _step_both(opt2, topt, pairs2, t)
+        _assert_same(pairs2)
+    with pytest.raises(OptimizerStateError, match="not a frozen parameter"):
+        opt2.load_state_dict({**ck["opt"], "frozen": {"2": {"exp_avg": np.zeros(8)}}})

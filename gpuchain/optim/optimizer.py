@@ -10,6 +10,11 @@ plain Tensor). Segments are rebuilt, with the state carried over per parameter, 
 parameters move (``model.to``), are re-flattened by another module or optimizer, or are
 frozen/unfrozen, so an optimizer never silently stops updating.
 
+As in PyTorch, each parameter counts its own updates (Adam's bias correction and
+Adagrad's lr decay read that count): a parameter frozen for some steps (requires_grad
+off) keeps its state and its count and resumes them when unfrozen, and one added with
+``add_param_group`` starts from zero. A segment holds parameters of equal count.
+
 Hyperparameters live in ``param_groups[i]`` and are read at every step (schedulers write
 ``lr`` there). A step is all-or-nothing: gradients are checked (present, right shape,
 finite) and workspace allocated before any parameter or state value is written.
@@ -173,37 +178,67 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._names: dict[int, str] = {}
-        groups = self._split_groups(params, name)
         seen: dict[int, int] = {}
-        for gi, group in enumerate(groups):
-            group = dict(group)
-            ps, names = _expand(group.pop("params"), f"{name} param group {gi}")
-            self._names.update({k: v for k, v in names.items() if k not in self._names})
-            for p in ps:
-                _check_param(p, name)
-                if id(p) in seen:
-                    where = "twice in one group" if seen[id(p)] == gi else \
-                        f"in groups {seen[id(p)]} and {gi}"
-                    raise ValueError(f"{name}: parameter {self._label(p)} is listed "
-                                     f"{where}; each parameter may appear once")
-                seen[id(p)] = gi
-            unknown = sorted(set(group) - set(defaults))
-            if unknown:
-                raise ValueError(f"{name} param group {gi}: unknown options {unknown}; "
-                                 f"known: {sorted(defaults)}")
-            full = {**self.defaults, **group}
-            self.validate(full, f"{name} param group {gi}")
-            full["params"] = ps
-            self.param_groups.append(full)
+        for gi, group in enumerate(self._split_groups(params, name)):
+            self.param_groups.append(self._checked_group(group, gi, seen, name))
         if not seen:
             raise ValueError(f"{name}: got no parameters to optimize")
         self.check_finite = bool(check_finite)
         self.step_count = 0
+        # updates applied to each parameter (self.params order), as PyTorch's per-parameter
+        # state["step"]: a parameter frozen for a while, or added later, has its own count
+        # (Adam's bias correction, Adagrad's lr decay)
+        self._param_steps: list[int] = [0] * len(self.params)
         self._segments: list[Segment] = []
         self._layout: tuple[Any, ...] | None = None
         self.state: list[dict[str, Any]] = []
+        # the state of parameters in no segment (frozen), by position in self.params, so
+        # unfreezing resumes it as PyTorch's per-parameter state does
+        self._parked: dict[int, dict[str, Any]] = {}
         self._work: list[Any] = []
         self._build_segments()
+
+    def _checked_group(self, group: Mapping[str, Any], gi: int, seen: dict[int, int],
+                       name: str) -> dict[str, Any]:
+        """Group ``gi`` with the defaults filled in, its parameters expanded and checked
+        (``seen``: parameter id -> group, updated); raises before anything is kept."""
+        group = dict(group)
+        ps, names = _expand(group.pop("params"), f"{name} param group {gi}")
+        added: dict[int, int] = {}
+        for p in ps:
+            _check_param(p, name)
+            where = seen.get(id(p), added.get(id(p)))
+            if where is not None:
+                place = "twice in one group" if where == gi else f"in groups {where} and {gi}"
+                raise ValueError(f"{name}: parameter {names.get(id(p), self._label(p))} is "
+                                 f"listed {place}; each parameter may appear once")
+            added[id(p)] = gi
+        unknown = sorted(set(group) - set(self.defaults))
+        if unknown:
+            raise ValueError(f"{name} param group {gi}: unknown options {unknown}; "
+                             f"known: {sorted(self.defaults)}")
+        full = {**self.defaults, **group}
+        self.validate(full, f"{name} param group {gi}")
+        full["params"] = ps
+        seen.update(added)
+        self._names.update({k: v for k, v in names.items() if k not in self._names})
+        return full
+
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group (``{"params": ..., hyperparameter: value, ...}``, the rest taken
+        from the defaults), as ``torch.optim.Optimizer.add_param_group``: for fine-tuning,
+        parameters unfrozen later. Its parameters start with fresh state; the existing
+        groups and their state are kept. A parameter already optimized raises, and
+        nothing changes."""
+        name = f"{type(self).__name__}.add_param_group"
+        if not isinstance(param_group, Mapping) or "params" not in param_group:
+            raise TypeError(f"{name}: expected a dict with a 'params' entry, got "
+                            f"{type(param_group).__name__}")
+        seen = {id(p): gi for gi, g in enumerate(self.param_groups) for p in g["params"]}
+        group = self._checked_group(param_group, len(self.param_groups), seen, name)
+        self.param_groups.append(group)
+        self._param_steps += [0] * len(group["params"])
+        self._refresh()
 
     @staticmethod
     def _split_groups(params: ParamsLike, name: str) -> list[dict[str, Any]]:
@@ -306,20 +341,26 @@ class Optimizer:
         old = self._segments
         old_state = self.state
         segments: list[Segment] = []
+        position = {id(p): i for i, p in enumerate(self.params)}
         for gi, g in enumerate(self.param_groups):
             active = [p for p in g["params"] if p.requires_grad]
             loose = [p for p in active if type(p) is Parameter and not p.in_flat_buffer()]
             if loose:
                 flatten(loose)
-            for buf, lo, hi, run in contiguous_runs(active):
+            for buf, lo, _, run in contiguous_runs(active):
                 if buf is None:
                     p = run[0]
                     if not p._data.flags.c_contiguous:
                         p._data = array_module_of(p._data).ascontiguousarray(p._data)
-                segments.append(Segment(gi, run, buf, lo, hi))
+                # one segment per stretch of equal step counts: one step value per update
+                for part in _equal_runs(run, lambda q: self._param_steps[position[id(q)]]):
+                    segments.append(Segment(gi, part, buf, lo, lo + sum(q.size for q in part)))
+                    lo += sum(q.size for q in part)
         self._segments = segments
+        self._seg_positions = [[position[id(p)] for p in seg.params] for seg in segments]
         self._layout = self._layout_key()
-        self.state = _carry_state(old, old_state, segments)
+        self.state, self._parked = _carry_state(old, old_state, segments, self._parked,
+                                                position)
         self._work = [None] * len(segments)
 
     # --- step ----------------------------------------------------------------------------
@@ -370,12 +411,15 @@ class Optimizer:
                 _check_finite(seg, g, self._label)
         states = [self._full_state(seg, st) for seg, st in zip(self._segments, self.state,
                                                                strict=True)]
-        step = self.step_count + 1
         for i, seg in enumerate(self._segments):
             h = self.param_groups[seg.group]
-            self._apply(seg, grads[i], states[i], i, step, h)
+            self._apply(seg, grads[i], states[i], i,
+                        self._param_steps[self._seg_positions[i][0]] + 1, h)
         self.state = states
-        self.step_count = step
+        self.step_count += 1
+        for positions in self._seg_positions:
+            for k in positions:
+                self._param_steps[k] += 1
 
     def _full_state(self, seg: Segment, st: dict[str, Any]) -> dict[str, Any]:
         """The segment's state with every entry its group needs now (created lazily)."""
@@ -420,8 +464,10 @@ class Optimizer:
 
     # --- state dicts ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """{"type", "step", "param_groups": [hyperparameters and parameter indices],
-        "buffers": {"i": {name: array}} per segment} (arrays copied)."""
+        """{"type", "step" (steps taken), "param_steps" (updates applied to each
+        parameter), "param_groups": [hyperparameters and parameter indices],
+        "buffers": {"i": {name: array}} per segment, "frozen": {"j": {name: array}} for
+        parameter j when it is frozen (requires_grad off) and has state} (arrays copied)."""
         self._refresh()
         index = {id(p): i for i, p in enumerate(self.params)}
         groups = [{**{k: v for k, v in g.items() if k != "params"},
@@ -429,10 +475,13 @@ class Optimizer:
         return {
             "type": type(self).__name__,
             "step": self.step_count,
+            "param_steps": list(self._param_steps),
             "param_groups": groups,
             "segments": [[index[id(p)] for p in seg.params] for seg in self._segments],
             "buffers": {str(i): {k: v.copy() for k, v in st.items()}
                         for i, st in enumerate(self.state)},
+            "frozen": {str(j): {k: v.copy() for k, v in st.items()}
+                       for j, st in sorted(self._parked.items())},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -444,6 +493,32 @@ class Optimizer:
                                       f"{type(state).__name__}")
         self._refresh()
         problems: list[str] = []
+        step = state.get("step", 0)
+        if not _is_count(step):
+            problems.append(f"step must be a non-negative int, got {step!r}")
+            step = 0
+        # states saved before per-parameter counts: every parameter took every step
+        param_steps = state.get("param_steps", [step] * len(self.params))
+        old_steps = self._param_steps
+        if not isinstance(param_steps, (list, tuple)) or len(param_steps) != len(
+                self.params) or not all(_is_count(k) for k in param_steps):
+            problems.append(f"param_steps must be {len(self.params)} non-negative ints, got "
+                            f"{param_steps!r}")
+        elif list(param_steps) != old_steps:
+            # segments hold parameters of one step count: regroup as the saved optimizer
+            # was (the state carried; undone below if anything else is wrong)
+            self._param_steps = [int(k) for k in param_steps]
+            self._build_segments()
+        try:
+            self._load_checked(state, step, problems, name)
+        except OptimizerStateError:
+            if self._param_steps is not old_steps:
+                self._param_steps = old_steps
+                self._build_segments()
+            raise
+
+    def _load_checked(self, state: Mapping[str, Any], step: int, problems: list[str],
+                      name: str) -> None:
         if state.get("type") != type(self).__name__:
             problems.append(f"state is for {state.get('type')!r}, this is "
                             f"{type(self).__name__!r}")
@@ -482,16 +557,44 @@ class Optimizer:
                 device = "cpu" if xp is np else "cuda"
                 st[k] = xp.asarray(move_array(v, device), dtype=sdtype).copy()
             new_states.append(st)
-        step = state.get("step", 0)
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            problems.append(f"step must be a non-negative int, got {step!r}")
+        parked = self._loaded_frozen(state.get("frozen", {}), problems)
         if problems:
             raise OptimizerStateError(f"{name}: " + "; ".join(problems)
                                       + ". Nothing was loaded.")
         for g, new in zip(self.param_groups, new_groups, strict=True):
             g.update(new)
         self.state = new_states
+        self._parked = parked
         self.step_count = int(step)
+
+    def _loaded_frozen(self, frozen: Any, problems: list[str]) -> dict[int, dict[str, Any]]:
+        """The saved state of frozen parameters, checked against those parameters."""
+        params = self.params
+        placed = {id(p) for seg in self._segments for p in seg.params}
+        if not isinstance(frozen, Mapping):
+            problems.append(f"frozen: expected a mapping, got {type(frozen).__name__}")
+            return {}
+        out: dict[int, dict[str, Any]] = {}
+        for key, entry in frozen.items():
+            j = int(key) if str(key).isdigit() else -1
+            if not 0 <= j < len(params) or id(params[j]) in placed or \
+                    not isinstance(entry, Mapping):
+                problems.append(f"frozen {key!r}: not a frozen parameter's state")
+                continue
+            p = params[j]
+            xp = array_module_of(p._data)
+            sdtype = np.dtype(np.float32) if p.dtype == np.float16 else p.dtype
+            st = {}
+            for k, v in entry.items():
+                v = v._data if isinstance(v, Tensor) else v
+                if tuple(getattr(v, "shape", ())) != (p.size,):
+                    problems.append(f"frozen {j} {k}: expected ({p.size},), got "
+                                    f"{tuple(getattr(v, 'shape', ()))}")
+                    continue
+                st[k] = xp.asarray(move_array(v, "cpu" if xp is np else "cuda"),
+                                   dtype=sdtype).copy()
+            out[j] = st
+        return out
 
     def _loaded_groups(self, state: Mapping[str, Any], problems: list[str]
                        ) -> list[dict[str, Any]]:
@@ -538,17 +641,34 @@ class Optimizer:
         return f"{type(self).__name__}({'; '.join(parts)}; {n} parameters)"
 
 
+def _equal_runs(items: list[Tensor], key: Any) -> list[list[Tensor]]:
+    """``items`` cut into maximal stretches of equal ``key(item)``, in order."""
+    runs: list[list[Tensor]] = []
+    for item in items:
+        if runs and key(item) == key(runs[-1][0]):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
 def _carry_state(old: list[Segment], old_state: list[dict[str, Any]],
-                 segments: list[Segment]) -> list[dict[str, Any]]:
-    """State for new segments, each parameter's slice carried over from the old layout
-    (moved to the new device); parameters without old state get it lazily."""
-    per_param: dict[int, dict[str, Any]] = {}
+                 segments: list[Segment], parked: dict[int, dict[str, Any]],
+                 position: dict[int, int]
+                 ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """(state of the new segments, parked state): each parameter's slice carried over
+    from the old layout or from ``parked`` (moved to the new device); the state of a
+    parameter in no new segment is parked under its position; parameters without any
+    state get it lazily."""
+    per_param: dict[int, dict[str, Any]] = dict(parked)
     for seg, st in zip(old, old_state, strict=False):
         for p, off in zip(seg.params, seg.offsets, strict=True):
-            per_param[id(p)] = {k: v[off:off + p.size] for k, v in st.items()}
+            if st:
+                per_param[position[id(p)]] = {k: v[off:off + p.size] for k, v in st.items()}
+    placed = {position[id(p)] for seg in segments for p in seg.params}
     out: list[dict[str, Any]] = []
     for seg in segments:
-        entries = [e for p in seg.params if (e := per_param.get(id(p))) is not None]
+        entries = [e for p in seg.params if (e := per_param.get(position[id(p)])) is not None]
         if not entries or len(entries) != len(seg.params) or any(
                 any(v.size != p.size for v in e.values())
                 for e, p in zip(entries, seg.params, strict=True)):
@@ -562,7 +682,7 @@ def _carry_state(old: list[Segment], old_state: list[dict[str, Any]],
         device = "cpu" if xp is np else "cuda"
         out.append({k: xp.concatenate([xp.asarray(move_array(e[k], device)) for e in entries])
                     for k in names})
-    return out
+    return out, {k: e for k, e in per_param.items() if k not in placed}
 
 
 def _check_finite(seg: Segment, g: Any, label: Any) -> None:
@@ -578,6 +698,10 @@ def _check_finite(seg: Segment, g: Any, label: Any) -> None:
            if not bool(xp.isfinite(g[off:off + p.size]).all())]
     raise NonFiniteGradError("optimizer step: NaN or Inf in the gradient of "
                              + ", ".join(bad) + "; parameters and state were left unchanged")
+
+
+def _is_count(k: Any) -> bool:
+    return not isinstance(k, bool) and isinstance(k, (int, np.integer)) and bool(k >= 0)
 
 
 def check_hyper(where: str, hyper: Mapping[str, Any], *names: str) -> None:
