@@ -22,6 +22,7 @@ CASES = [
     ("SGD", {"lr": 0.1}),
     ("SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01}),
     ("SGD", {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.01}),
     ("Adam", {"lr": 0.01}),
     ("Adam", {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
     ("AdamW", {"lr": 0.01, "weight_decay": 0.05}),
@@ -386,3 +387,25 @@ def test_the_state_of_a_frozen_layer_survives_a_checkpoint(tmp_path):
         _assert_same(pairs2)
     with pytest.raises(OptimizerStateError, match="not a frozen parameter"):
         opt2.load_state_dict({**ck["opt"], "frozen": {"2": {"exp_avg": np.zeros(8)}}})
+
+
+def test_sgd_takes_pytorchs_arguments_in_pytorchs_order():
+    w, tw = gc.tensor(np.ones(3), requires_grad=True), torch.ones(3, dtype=torch.float64,
+                                                                  requires_grad=True)
+    opt, topt = optim.SGD([w], 0.1, 0.9, 0.2, 0.01), torch.optim.SGD([tw], 0.1, 0.9, 0.2, 0.01)
+    assert opt.param_groups[0]["dampening"] == 0.2 and opt.param_groups[0]["weight_decay"] \
+        == 0.01
+    for t in range(5):
+        _step_both(opt, topt, [(w, tw)], t)
+        _assert_same([(w, tw)])
+    assert optim.SGD([w]).param_groups[0]["lr"] == torch.optim.SGD([tw]).defaults["lr"]
+    with pytest.raises(ValueError, match="nesterov=True needs momentum > 0 and dampening 0"):
+        optim.SGD([w], lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)
+    # a state saved before dampening existed loads with dampening 0
+    old = opt.state_dict()
+    for g in old["param_groups"]:
+        del g["dampening"]
+    fresh = optim.SGD([gc.tensor(np.ones(3), requires_grad=True)], lr=0.1, momentum=0.9,
+                      dampening=0.5)
+    fresh.load_state_dict(old)
+    assert fresh.param_groups[0]["dampening"] == 0.0

@@ -170,6 +170,9 @@ class Optimizer:
     """
 
     _n_work = 2
+    # hyperparameters added after states were first saved, with the value those states
+    # implied (a state_dict without them loads with these)
+    added_later: Mapping[str, Any] = {}
 
     def __init__(self, params: ParamsLike, defaults: dict[str, Any],
                  check_finite: bool = True) -> None:
@@ -611,7 +614,7 @@ class Optimizer:
                 problems.append(f"param group {i}: expected a mapping, got {type(g).__name__}")
                 out.append({})
                 continue
-            hyper = {k: v for k, v in g.items() if k != "params"}
+            hyper = {**self.added_later, **{k: v for k, v in g.items() if k != "params"}}
             missing = sorted(set(self.defaults) - set(hyper))
             if missing:
                 problems.append(f"param group {i}: hyperparameters {missing} are missing "
