@@ -32,11 +32,12 @@ def _model(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("make", [
     lambda m: optim.SGD(m, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda m: optim.SGD(m, lr=0.05, momentum=0.9, dampening=0.2),  # the array update
     lambda m: optim.Adam(m, lr=1e-2, weight_decay=1e-3),
     lambda m: optim.AdamW(m, lr=1e-2),
     lambda m: optim.RMSprop(m, lr=1e-3, momentum=0.5, centered=True),
     lambda m: optim.Adagrad(m, lr=0.05, lr_decay=0.01),
-], ids=["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+], ids=["SGD", "SGD-dampening", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_training_on_cupy_matches_numpy(dtype, make):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((32, 6)).astype(dtype), rng.integers(0, 3, 32)
