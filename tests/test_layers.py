@@ -311,3 +311,59 @@ def test_dropout_gradcheck_second_order_with_a_fixed_mask():
         return nn.Dropout(0.4, seed=11)(x) ** 3
 
     assert gc.gradcheck(f, [_rng(10).standard_normal((3, 5))], order=2)
+
+
+# --- PyTorch-named functional ops and loss modules -------------------------------------------
+
+@pytest.mark.parametrize(("ours", "theirs"), [
+    (lambda x: F.relu(x), lambda x: torch.nn.functional.relu(x)),
+    (lambda x: F.gelu(x), lambda x: torch.nn.functional.gelu(x)),
+    (lambda x: F.gelu(x, approximate="tanh"),
+     lambda x: torch.nn.functional.gelu(x, approximate="tanh")),
+    (lambda x: F.leaky_relu(x, 0.2), lambda x: torch.nn.functional.leaky_relu(x, 0.2)),
+    (lambda x: F.leaky_relu(x, negative_slope=0.3),
+     lambda x: torch.nn.functional.leaky_relu(x, negative_slope=0.3)),
+    (lambda x: F.softmax(x, dim=0), lambda x: torch.nn.functional.softmax(x, dim=0)),
+    (lambda x: F.log_softmax(x, -1), lambda x: torch.nn.functional.log_softmax(x, -1)),
+    (lambda x: F.sigmoid(x), lambda x: torch.sigmoid(x)),
+    (lambda x: F.tanh(x), lambda x: torch.tanh(x)),
+    (lambda x: F.silu(x), lambda x: torch.nn.functional.silu(x)),
+    (lambda x: F.softplus(x), lambda x: torch.nn.functional.softplus(x)),
+    (lambda x: F.elu(x), lambda x: torch.nn.functional.elu(x)),
+])
+def test_functional_ops_take_pytorchs_signatures(ours, theirs):
+    a = _rng(3).standard_normal((4, 5))
+    x, tx = gc.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    u = _rng(4).standard_normal((4, 5))
+    y, ty = ours(x), theirs(tx)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-14)
+    (y * gc.tensor(u)).sum().backward()
+    (ty * torch.from_numpy(u)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_modules_match_pytorchs(reduction):
+    rng = _rng(5)
+    logits, labels = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    pred, target = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
+    probs = rng.random((6, 3))
+    cases = [
+        (nn.CrossEntropyLoss(reduction), torch.nn.CrossEntropyLoss(reduction=reduction),
+         (logits, labels)),
+        (nn.MSELoss(reduction), torch.nn.MSELoss(reduction=reduction), (pred, target)),
+        (nn.BCEWithLogitsLoss(reduction), torch.nn.BCEWithLogitsLoss(reduction=reduction),
+         (pred, probs)),
+    ]
+    for ours, theirs, (a, b) in cases:
+        x, tx = gc.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        loss, tloss = ours(x, b), theirs(tx, torch.from_numpy(b))
+        np.testing.assert_allclose(loss.numpy(), tloss.detach().numpy(), rtol=1e-12)
+        loss.sum().backward()
+        tloss.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-14)
+        assert repr(ours) == f"{type(ours).__name__}(reduction={reduction!r})"
+    with pytest.raises(ValueError, match="reduction"):
+        nn.MSELoss("avg")
+    with pytest.raises(ValueError, match="approximate"):
+        F.gelu(gc.tensor(np.ones(2)), approximate="erf")
