@@ -197,3 +197,44 @@ def test_bce_with_logits_and_mse():
     np.testing.assert_allclose(p.grad.data, [1.0, 2.0])
     with pytest.raises(ShapeError, match="same shape"):
         F.mse_loss(p, np.zeros(3))
+
+
+def test_to_a_dtype_casts_the_parameters_and_the_optimizer_follows():
+    model = nn.MLP([3, 5, 2], activation="tanh", seed=0, dtype=np.float32)
+    opt = gc.optim.Adam(model, lr=0.01)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 3)), rng.integers(0, 2, 4)
+
+    def step(m, o, dtype):
+        o.zero_grad()
+        gc.nn.functional.cross_entropy(m(gc.tensor(x.astype(dtype))), y).backward()
+        o.step()
+
+    for _ in range(3):
+        step(model, opt, np.float32)
+    # the reference: a float64 copy of the model with the optimizer state loaded (cast)
+    ref = nn.MLP([3, 5, 2], activation="tanh", seed=0, dtype=np.float64)
+    ref.load_state_dict({k: v.astype(np.float64) for k, v in model.state_dict().items()})
+    ref_opt = gc.optim.Adam(ref, lr=0.01)
+    ref_opt.load_state_dict(opt.state_dict())
+    assert model.to(np.float64) is model
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert {b.data.dtype for b in model.flat_buffers()} == {np.dtype(np.float64)}
+    step(model, opt, np.float64)
+    step(ref, ref_opt, np.float64)
+    assert all(v.dtype == np.float64 for st in opt.state for v in st.values())
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+def test_to_refuses_bad_arguments_and_changes_nothing():
+    model = nn.Dense(2, 3, dtype=np.float32)
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        model.to("tpu")
+    with pytest.raises(DTypeError, match="must stay floating"):
+        model.to(np.int32)
+    with pytest.raises(DTypeError, match="neither a device nor a dtype"):
+        model.to(object())
+    assert model.weight.dtype == np.float32
+    assert model.to("cpu", np.float16).weight.dtype == np.float16
+    assert model.to(dtype="float64").bias.dtype == np.float64

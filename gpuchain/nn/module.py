@@ -9,7 +9,7 @@ import numpy as np
 
 from gpuchain.backend import array_module_of, move_array
 from gpuchain.engine.tensor import Tensor
-from gpuchain.errors import StateDictError
+from gpuchain.errors import DTypeError, StateDictError
 from gpuchain.nn.buffer import FlatBuffer, flatten
 from gpuchain.nn.parameter import Parameter
 
@@ -142,12 +142,31 @@ class Module:
         for buf, ps in by_buffer.values():
             buf.zero_grad(ps, set_to_none=set_to_none)
 
-    def to(self, device: str) -> Module:
-        """Move every parameter to 'cpu' or 'cuda' (rebuilding the flat buffers there).
-        Optimizers over these parameters follow them at their next step."""
+    def to(self, device: Any = None, dtype: Any = None) -> Module:
+        """Move every parameter to ``device`` ('cpu' or 'cuda') and/or cast it to the
+        floating ``dtype``, as ``torch.nn.Module.to`` (``m.to("cuda")``,
+        ``m.to(np.float64)``, ``m.to("cuda", np.float16)``), rebuilding the flat buffers.
+        Optimizers over these parameters follow them at their next step, their state
+        moved and cast with them. Gradients are dropped. A bad argument raises before
+        anything changes."""
+        if device is not None and not isinstance(device, str):
+            device, dtype = dtype, device  # m.to(dtype)
+        if device is not None and device not in ("cpu", "cuda"):
+            raise ValueError(f"Module.to: unknown device {device!r}; expected 'cpu' or 'cuda'")
+        if dtype is not None:
+            try:
+                dtype = np.dtype(dtype)
+            except TypeError:
+                raise DTypeError(f"Module.to: {dtype!r} is neither a device nor a dtype") \
+                    from None
+            if dtype.kind != "f":
+                raise DTypeError(f"Module.to: parameters must stay floating, got {dtype}")
         params = self.parameters()
         for p in params:
-            p._data = move_array(p._data, device)
+            if device is not None:
+                p._data = move_array(p._data, device)
+            if dtype is not None and p._data.dtype != dtype:
+                p._data = p._data.astype(dtype)
             p.grad = None
             p.grad_view = None
             p._slot_free = False

@@ -681,10 +681,16 @@ def _carry_state(old: list[Segment], old_state: list[dict[str, Any]],
         if any(set(e) != names for e in entries):
             out.append({})
             continue
-        xp = array_module_of(seg.data())
+        data = seg.data()
+        xp = array_module_of(data)
         device = "cpu" if xp is np else "cuda"
-        out.append({k: xp.concatenate([xp.asarray(move_array(e[k], device)) for e in entries])
-                    for k in names})
+        # cast with the parameters (model.to(dtype)); float16 keeps float32 state, and a
+        # master copy only while the parameters are float16
+        sdtype = np.dtype(np.float32) if data.dtype == np.float16 else data.dtype
+        if data.dtype != np.float16:
+            names.discard("master")
+        out.append({k: xp.concatenate([xp.asarray(move_array(e[k], device), dtype=sdtype)
+                                       for e in entries]) for k in names})
     return out, {k: e for k, e in per_param.items() if k not in placed}
 
 
