@@ -38,6 +38,10 @@ SCHEDULERS = {
     "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 0.2], total_steps=STEPS + 1),
     "OneCycleLR3": lambda m, o: m.OneCycleLR(o, max_lr=0.4, total_steps=STEPS + 1,
                                              three_phase=True, anneal_strategy="linear"),
+    "LambdaLR": lambda m, o: m.LambdaLR(o, lambda t: 0.95 ** t + 0.01 * (t % 3)),
+    "LambdaLR2": lambda m, o: m.LambdaLR(o, [lambda t: 1 / (1 + t), lambda t: 0.9 ** t]),
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lambda t: 0.9 if t % 2 else 1.05),
+    "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.25, total_iters=4),
     "SequentialLR": lambda m, o: m.SequentialLR(
         o, [m.LinearLR(o, start_factor=0.2, total_iters=4),
             m.CosineAnnealingLR(o, T_max=10)], milestones=[5]),
@@ -127,3 +131,22 @@ def test_scheduler_errors():
     s = gsched.StepLR(opt, step_size=2)
     with pytest.raises(OptimizerStateError, match="missing keys"):
         s.load_state_dict({"gamma": 0.1})
+
+
+def test_lambda_schedulers_check_their_functions_and_keep_them_out_of_the_state():
+    opt, *_ = _pair()
+    with pytest.raises(ValueError, match="a list of 2 functions"):
+        gsched.LambdaLR(opt, [lambda t: 1.0])
+    with pytest.raises(ValueError, match="a list of 2 functions"):
+        gsched.MultiplicativeLR(opt, 0.5)
+    with pytest.raises(ValueError, match=r"factor must lie in \(0, 1\]"):
+        gsched.ConstantLR(opt, factor=0.0)
+    s = gsched.LambdaLR(opt, lambda t: 0.5 ** t)
+    for _ in range(3):
+        s.step()
+    state = s.state_dict()
+    assert "lr_lambdas" not in state and state["last_epoch"] == 3
+    again = gsched.LambdaLR(opt, lambda t: 0.5 ** t)
+    again.load_state_dict(state)
+    again.step()
+    assert again.get_last_lr() == pytest.approx([0.1 * 0.5 ** 4, 0.03 * 0.5 ** 4])

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gpuchain.errors import OptimizerStateError
 from gpuchain.optim.optimizer import Optimizer
 
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LinearLR", "MultiStepLR",
-           "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "StepLR"]
+__all__ = ["ConstantLR", "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR",
+           "LinearLR", "MultiStepLR", "MultiplicativeLR", "OneCycleLR", "ReduceLROnPlateau",
+           "SequentialLR", "StepLR"]
 
 
 def _check_optimizer(optimizer: Any, name: str) -> None:
@@ -260,6 +261,110 @@ class CosineAnnealingLR(LRScheduler):
     def _get_closed_form_lr(self) -> list[float]:
         return [self.eta_min + (b - self.eta_min)
                 * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for b in self.base_lrs]
+
+
+class _Lambdas(LRScheduler):
+    """A scheduler driven by one function of the step per param group (the functions
+    are not part of ``state_dict``: a resumed scheduler is built with them again)."""
+
+    def __init__(self, optimizer: Optimizer,
+                 lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+                 last_epoch: int = -1) -> None:
+        name = type(self).__name__
+        _check_optimizer(optimizer, name)
+        n = len(optimizer.param_groups)
+        fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(fns) != n or not all(callable(f) for f in fns):
+            raise ValueError(f"{name}: lr_lambda must be a function or a list of {n} "
+                             f"functions (one per param group), got {lr_lambda!r}")
+        self.lr_lambdas = fns
+        super().__init__(optimizer, last_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the optimizer and the functions (numbers, lists, strings)."""
+        state = super().state_dict()
+        del state["lr_lambdas"]
+        return state
+
+
+class LambdaLR(_Lambdas):
+    """The base learning rate times ``lr_lambda(step)``, as PyTorch's ``LambdaLR``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    lr_lambda : function of the step, or a list of them (one per param group)
+        The factor at each step.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
+
+    def get_lr(self) -> list[float]:
+        return [b * f(self.last_epoch) for f, b in zip(self.lr_lambdas, self.base_lrs,
+                                                       strict=True)]
+
+
+class MultiplicativeLR(_Lambdas):
+    """The learning rate multiplied by ``lr_lambda(step)`` at every step after the first,
+    as PyTorch's ``MultiplicativeLR``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    lr_lambda : function of the step, or a list of them (one per param group)
+        The factor applied at each step.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self._step_count == 1:  # the step the constructor takes
+            return [g["lr"] for g in groups]
+        return [g["lr"] * f(self.last_epoch) for f, g in zip(self.lr_lambdas, groups,
+                                                             strict=True)]
+
+
+class ConstantLR(LRScheduler):
+    """The base learning rate times ``factor`` for the first ``total_iters`` steps, then
+    the base learning rate, as PyTorch's ``ConstantLR``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``param_groups[i]["lr"]`` the scheduler writes.
+    factor : float
+        The factor, in (0, 1].
+    total_iters : int
+        Steps at the reduced rate.
+    last_epoch : int
+        The index of the last step when resuming (-1: start from the beginning).
+    """
+
+    _closed_form = True
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or \
+                not 0 < factor <= 1:
+            raise ValueError(f"ConstantLR: factor must lie in (0, 1], got {factor!r}")
+        _positive("ConstantLR", "total_iters", total_iters, integer=True)
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [g["lr"] * self.factor for g in groups]
+        if self.last_epoch != self.total_iters:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * (1.0 / self.factor) for g in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [b * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
                 for b in self.base_lrs]
 
 
