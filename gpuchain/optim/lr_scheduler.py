@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from gpuchain.errors import OptimizerStateError
 from gpuchain.optim.optimizer import Optimizer
@@ -274,7 +274,8 @@ class _Lambdas(LRScheduler):
         name = type(self).__name__
         _check_optimizer(optimizer, name)
         n = len(optimizer.param_groups)
-        fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        fns: list[Callable[[int], float]] = list(lr_lambda) if isinstance(
+            lr_lambda, (list, tuple)) else [cast("Callable[[int], float]", lr_lambda)] * n
         if len(fns) != n or not all(callable(f) for f in fns):
             raise ValueError(f"{name}: lr_lambda must be a function or a list of {n} "
                              f"functions (one per param group), got {lr_lambda!r}")
