@@ -127,12 +127,6 @@ def test_failed_step_leaves_params_and_state_untouched(make):
     _assert_unchanged(model, opt, snap)
 
     _grads(model, x, y)
-    model[1].bias.grad = None  # a missing gradient
-    with pytest.raises(ValueError, match=r"no gradient for 1\.bias"):
-        opt.step()
-    _assert_unchanged(model, opt, snap)
-
-    _grads(model, x, y)
     from gpuchain import tensor
 
     model[0].bias.grad = tensor(np.zeros(7))  # a mis-shaped gradient

@@ -409,3 +409,34 @@ def test_sgd_takes_pytorchs_arguments_in_pytorchs_order():
                       dampening=0.5)
     fresh.load_state_dict(old)
     assert fresh.param_groups[0]["dampening"] == 0.0
+
+
+@pytest.mark.parametrize(("name", "hyper"), CASES)
+def test_parameters_without_a_gradient_are_skipped_as_in_pytorch(name, hyper):
+    # one flat buffer, some parameters without .grad at some steps (an unused branch):
+    # skipped, their state and count kept, the others updated in the same buffer
+    model = nn.MLP([3, 4, 3, 2], activation="tanh", seed=3, dtype=np.float64)
+    flat = model.parameters()
+    tw = [torch.tensor(p.numpy().copy(), requires_grad=True) for p in flat]
+    opt = getattr(optim, name)(model, **hyper)
+    topt = getattr(torch.optim, name)(tw, **hyper)
+    pairs = list(zip(flat, tw))
+    unused = {2: [1, 2], 3: [1, 2], 5: [0, 1, 2, 3, 4, 5], 6: [5], 8: [0]}
+    for t in range(10):
+        skip = set(unused.get(t, []))
+        for k, (p, q) in enumerate(pairs):
+            if k in skip:
+                p.grad, q.grad = None, None
+        _step_both(opt, topt, [pq for k, pq in enumerate(pairs) if k not in skip], t)
+        _assert_same(pairs)
+    assert opt._param_steps == [8, 7, 7, 9, 9, 8]
+
+
+def test_a_step_without_any_gradient_changes_nothing():
+    model = nn.MLP([3, 4, 2], seed=0, dtype=np.float64)
+    opt = optim.Adam(model, lr=0.1)
+    before = [p.numpy().copy() for p in model.parameters()]
+    opt.step()
+    assert opt._param_steps == [0, 0, 0, 0] and opt.state == [{}]
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.numpy(), b)

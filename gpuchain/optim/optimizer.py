@@ -16,8 +16,9 @@ off) keeps its state and its count and resumes them when unfrozen, and one added
 ``add_param_group`` starts from zero. A segment holds parameters of equal count.
 
 Hyperparameters live in ``param_groups[i]`` and are read at every step (schedulers write
-``lr`` there). A step is all-or-nothing: gradients are checked (present, right shape,
-finite) and workspace allocated before any parameter or state value is written.
+``lr`` there). A step is all-or-nothing: gradients are checked (right shape and device,
+finite) and workspace allocated before any parameter or state value is written; a
+parameter without a gradient is skipped, as in PyTorch.
 
 The update of each optimizer is written once against ``xp`` (NumPy or CuPy); a fused
 CUDA kernel is used where one exists. Float16 parameters keep float32 state and a
@@ -384,45 +385,73 @@ class Optimizer:
             buf.zero_grad(ps, set_to_none=set_to_none)
 
     def _check_grads(self) -> None:
-        missing, bad = [], []
+        bad = []
         for seg in self._segments:
             for p in seg.params:
                 if p.grad is None:
-                    missing.append(self._label(p))
-                elif tuple(p.grad.shape) != tuple(p.shape):
+                    continue
+                if tuple(p.grad.shape) != tuple(p.shape):
                     bad.append(f"{self._label(p)}: grad {tuple(p.grad.shape)} vs param "
                                f"{tuple(p.shape)}")
                 elif array_module_of(p.grad._data) is not array_module_of(p._data):
                     bad.append(f"{self._label(p)}: grad on {p.grad.device}, param on "
                                f"{p.device}")
-        problems = []
-        if missing:
-            problems.append("no gradient for " + ", ".join(missing)
-                            + " (call loss.backward() before step())")
         if bad:
-            problems.append("mis-shaped gradients: " + "; ".join(bad))
-        if problems:
-            raise ShapeError(f"{type(self).__name__}.step: " + ". ".join(problems))
+            raise ShapeError(f"{type(self).__name__}.step: mis-shaped gradients: "
+                             + "; ".join(bad))
+
+    def _plan(self) -> list[tuple[int, Segment, int]]:
+        """(segment index, the part of it to update, the index of that part's first
+        parameter in the segment): the whole segment when every parameter in it has a
+        gradient, its stretches of parameters with one otherwise (PyTorch skips a
+        parameter whose .grad is None)."""
+        plan = []
+        for i, seg in enumerate(self._segments):
+            have = [p.grad is not None for p in seg.params]
+            if all(have):
+                plan.append((i, seg, 0))
+                continue
+            start = 0
+            for k in range(len(seg.params) + 1):
+                if k < len(seg.params) and have[k]:
+                    continue
+                if k > start:
+                    lo = seg.lo + seg.offsets[start]
+                    hi = lo + sum(p.size for p in seg.params[start:k])
+                    plan.append((i, Segment(seg.group, seg.params[start:k], seg.buffer, lo,
+                                            hi), start))
+                start = k + 1
+        return plan
 
     def step(self) -> None:
-        """Apply one update to every parameter that requires grad."""
+        """Apply one update to every parameter that requires grad and has a gradient
+        (one without ``.grad`` is skipped, its state and update count kept, as in
+        PyTorch). Nothing changes if a gradient is mis-shaped or not finite."""
         self._refresh()
         self._check_grads()
-        grads = [seg.grad() for seg in self._segments]
+        plan = self._plan()
+        grads = [part.grad() for _, part, _ in plan]
         if self.check_finite:
-            for seg, g in zip(self._segments, grads, strict=True):
-                _check_finite(seg, g, self._label)
-        states = [self._full_state(seg, st) for seg, st in zip(self._segments, self.state,
-                                                               strict=True)]
-        for i, seg in enumerate(self._segments):
-            h = self.param_groups[seg.group]
-            self._apply(seg, grads[i], states[i], i,
-                        self._param_steps[self._seg_positions[i][0]] + 1, h)
+            for (_, part, _), g in zip(plan, grads, strict=True):
+                _check_finite(part, g, self._label)
+        states = list(self.state)
+        for i in dict.fromkeys(i for i, _, _ in plan):
+            states[i] = self._full_state(self._segments[i], self.state[i])
+        updated: list[int] = []
+        for (i, part, start), g in zip(plan, grads, strict=True):
+            off = self._segments[i].offsets[start]
+            st = states[i] if part is self._segments[i] else \
+                {k: v[off:off + part.size] for k, v in states[i].items()}
+            positions = self._seg_positions[i][start:start + len(part.params)]
+            self._apply(part, g, st, i, self._param_steps[positions[0]] + 1,
+                        self.param_groups[part.group])
+            updated += positions
         self.state = states
         self.step_count += 1
-        for positions in self._seg_positions:
-            for k in positions:
-                self._param_steps[k] += 1
+        for k in updated:
+            self._param_steps[k] += 1
+        if any(part is not self._segments[i] for i, part, _ in plan):
+            self._layout = None  # counts now differ within a segment: regroup at next use
 
     def _full_state(self, seg: Segment, st: dict[str, Any]) -> dict[str, Any]:
         """The segment's state with every entry its group needs now (created lazily)."""
