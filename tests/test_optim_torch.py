@@ -440,3 +440,18 @@ def test_a_step_without_any_gradient_changes_nothing():
     assert opt._param_steps == [0, 0, 0, 0] and opt.state == [{}]
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.numpy(), b)
+
+
+def test_an_optimizer_pickled_before_per_parameter_counts_still_steps():
+    w = gc.tensor(np.ones(3), requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    w.grad = gc.tensor(np.ones(3))
+    opt.step()
+    old = opt.__getstate__()
+    for k in ("_param_steps", "_parked", "_seg_positions"):
+        del old[k]
+    back = optim.Adam.__new__(optim.Adam)
+    back.__setstate__(old)
+    assert back._param_steps == [1]
+    back.step()
+    assert back._param_steps == [2] and back.state_dict()["param_steps"] == [2]

@@ -663,6 +663,11 @@ class Optimizer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._work = [None] * len(self._segments)
+        if "_param_steps" not in state:  # pickled before per-parameter counts
+            self._param_steps = [self.step_count] * len(self.params)
+            self._parked = {}
+            self._seg_positions = []
+            self._layout = None  # regroup (and index the segments) at first use
 
     def __repr__(self) -> str:
         n = sum(p.size for p in self.params)
