@@ -19,7 +19,8 @@ from typing import Any
 
 from gpuchain.engine.op import grad_node
 
-__all__ = ["RemovableHandle", "RetainGrad", "register_hook", "retain_grad", "run_hooks"]
+__all__ = ["RemovableHandle", "RetainGrad", "has_hooks", "register_hook", "retain_grad",
+           "run_hooks"]
 
 _table: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 active = False  # whether any hook was ever registered (the pass skips the lookup if not)
@@ -85,6 +86,12 @@ def retain_grad(t: Any) -> None:
     if not any(type(h) is RetainGrad for h in hooks):
         hooks.append(RetainGrad(t))
     active = True
+
+
+def has_hooks(node: Any) -> bool:
+    """Whether ``node`` has hooks or a ``retain_grad`` entry (which may keep its
+    cotangent, so the pass must not let a rule overwrite it)."""
+    return bool(_table.get(node))
 
 
 def run_hooks(node: Any, g: Any, retained: list[tuple[Any, Any]] | None) -> Any:

@@ -21,6 +21,12 @@ Rule contract
   backward: ``raw_vjp(ctx, g_array)`` returns arrays (or ``None``). The engine calls it only
   when no graph is being recorded, no forward-mode level is active and the cotangent has
   no batch axes; otherwise it calls the differentiable ``vjp`` rule.
+  ``@p.raw_vjp(fresh=(i, ...))`` promises that the arrays returned for those inputs are
+  always newly allocated by the rule (no view of ``g``, of a saved value or of another
+  returned array). The engine then knows it alone holds them, and tells the rule that
+  receives one as its cotangent: ``ctx.grad_owned`` is True when the rule may overwrite
+  ``g_array`` (no hook can see it and nothing else refers to it), so its backward can
+  reuse that memory instead of allocating.
 - ``@p.raw_jvp``: the forward-mode counterpart, ``raw_jvp(ctx, tangent_arrays)`` returning
   the output tangent as an array (or ``None``); ``tangent_arrays`` holds ``None`` where an
   input carries none. The engine calls it only for the oldest active level, when no
@@ -87,8 +93,8 @@ class Primitive:
     """
 
     __slots__ = ("name", "forward", "cuda_forward", "vjp_rule", "jvp_rule", "raw_vjp_rule",
-                 "raw_jvp_rule", "deriv_rule", "deriv_params", "save", "has_residuals",
-                 "broadcasts")
+                 "raw_vjp_fresh", "raw_jvp_rule", "deriv_rule", "deriv_params", "save",
+                 "has_residuals", "broadcasts")
 
     def __init__(self, name: str, forward: Callable[..., Any], *, save: str = "inputs",
                  residuals: bool = False, broadcasts: bool = False) -> None:
@@ -100,6 +106,7 @@ class Primitive:
         self.vjp_rule: Callable[..., Any] | None = None
         self.jvp_rule: Callable[..., Any] | None = None
         self.raw_vjp_rule: Callable[..., Any] | None = None
+        self.raw_vjp_fresh: frozenset[int] = frozenset()
         self.raw_jvp_rule: Callable[..., Any] | None = None
         self.deriv_rule: Callable[..., Any] | None = None
         self.deriv_params = False  # whether the deriv rule takes the op's params
@@ -119,10 +126,17 @@ class Primitive:
         self.jvp_rule = rule
         return rule
 
-    def raw_vjp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator: an optional non-differentiable array-level backward (fast path)."""
-        self.raw_vjp_rule = rule
-        return rule
+    def raw_vjp(self, rule: Callable[..., Any] | None = None, *,
+                fresh: tuple[int, ...] = ()) -> Any:
+        """Decorator (``@p.raw_vjp`` or ``@p.raw_vjp(fresh=(0,))``): an optional
+        non-differentiable array-level backward (fast path); ``fresh`` names the inputs
+        whose returned arrays the rule always allocates anew (see the module docstring)."""
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.raw_vjp_rule = fn
+            self.raw_vjp_fresh = frozenset(fresh)
+            return fn
+
+        return register if rule is None else register(rule)
 
     def raw_jvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: an optional non-differentiable array-level JVP (fast path)."""
@@ -290,10 +304,13 @@ class Node:
         refuses it.
     created_at : str or None
         Where the op was applied (recorded inside ``gc.detect_anomaly()``).
+
+    ``grad_owned`` is True while the raw backward runs on a cotangent it may overwrite.
     """
 
     __slots__ = ("op", "params", "edges", "inputs", "residuals", "in_shapes", "in_dtypes",
-                 "_out_data", "_out_fw", "recorded_at", "freed", "created_at", "__weakref__")
+                 "_out_data", "_out_fw", "recorded_at", "freed", "created_at", "grad_owned",
+                 "__weakref__")
 
     def __init__(self, op: Primitive, params: dict[str, Any], edges: tuple[Any, ...],
                  in_shapes: tuple[tuple[int, ...], ...], in_dtypes: tuple[Any, ...],
@@ -311,6 +328,7 @@ class Node:
         self.recorded_at = recorded_at
         self.freed = False
         self.created_at = created_at
+        self.grad_owned = False  # set by the engine for the raw rule's call
 
     @property
     def out(self) -> Tensor:

@@ -80,11 +80,13 @@ class _ArrayCtx:
         return True
 
 
-def grad_array(name: str, saved: Any, residuals: Any, g: Any, slope: float) -> Any:
+def grad_array(name: str, saved: Any, residuals: Any, g: Any, slope: float,
+               out: Any = None) -> Any:
     """g · act'(z) on NumPy arrays, ``saved`` being the output a (activations whose
     primitive saves its output) or z. An activation whose primitive has residuals and a
     raw backward (gelu: Φ(z)) takes that backward, fed the residuals its forward made;
-    the others the primitive's ``deriv`` rule."""
+    the others the primitive's ``deriv`` rule, writing into ``out`` when given (``g``
+    itself, when the caller may overwrite it)."""
     prim = _PRIMITIVES.get(name)
     if prim is None:
         return g
@@ -92,4 +94,4 @@ def grad_array(name: str, saved: Any, residuals: Any, g: Any, slope: float) -> A
         params = {"slope": slope} if name in _TAKES_SLOPE else {}
         return prim.raw_vjp_rule(_ArrayCtx(saved, residuals, params), g)[0]
     d = prim.partials(Tensor._from_op(saved, None), slope=slope)
-    return np.multiply(g, d._data, out=np.empty_like(g))
+    return np.multiply(g, d._data, out=np.empty_like(g) if out is None else out)

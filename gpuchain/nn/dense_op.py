@@ -94,7 +94,7 @@ def _(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
     return grads
 
 
-@dense_op.raw_vjp
+@dense_op.raw_vjp(fresh=(0,))
 def _(ctx: Any, g: Any) -> tuple[Any, ...]:
     name, slope = ctx.params["activation"], ctx.params["slope"]
     x, W = ctx.inputs[0], ctx.inputs[1]
@@ -106,8 +106,9 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
     z, act_res = (None, None) if _saves_output(name) else ctx.residuals
     saved = (ctx.out._data if z is None else z).reshape(-1, n_out)
     if xp is np:
+        # a cotangent only the engine holds takes dz in place: one activation less
         dz = act.grad_array(name, saved, None if act_res is None else act_res.reshape(
-            saved.shape), g2, slope)
+            saved.shape), g2, slope, out=g2 if ctx.grad_owned else None)
         if db is not None:
             np.sum(dz, axis=0, out=db)
     else:

@@ -88,7 +88,7 @@ def _(x):
     return 0.5 * (1 + erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * exp(-0.5 * x * x)
 
 
-@gelu_p.raw_vjp
+@gelu_p.raw_vjp(fresh=(0,))
 def _(ctx, g):
     # g·(Φ(x) + x·φ(x)), the deriv rule's formula on arrays, with Φ(x) saved by the forward
     x, cdf = ctx.inputs[0]._data, ctx.residuals
