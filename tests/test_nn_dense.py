@@ -226,7 +226,7 @@ def _chain(activation, fused, rng_seed=0, fan_out=False):
             z = h @ w + b
             h = z if a is None else getattr(gc, a)(z)
         if fan_out and i == 0:
-            h = h + 0.5 * h  # the next cotangent is a sum the engine makes
+            h = h + 0.5 * h  # fan-out: the next cotangent is a sum of two paths
     d = h - gc.tensor(rng.standard_normal((32, sizes[-1])))
     return [x, *ws, *bs], gc.mean(d * d), h
 
@@ -281,3 +281,27 @@ def test_owned_cotangents_save_one_activation_in_the_fused_backward():
     # an activation is 32 x 128 float64 = 32 KiB: the fused backward now peaks no higher
     # than the composed ops (it used to hold the cotangent, dz and dx at once)
     assert peaks[True] <= peaks[False] + 4096, peaks
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_two_dense_heads_on_one_layer_sum_into_an_owned_cotangent(fused):
+    # h1 feeds two dense layers: its cotangent is the sum of two fresh dx arrays, which
+    # the pass alone holds, so h1's own fused backward may compute dz in it
+    rng = np.random.default_rng(7)
+    x = gc.tensor(rng.standard_normal((16, 8)), requires_grad=True)
+    w1, w2, w3 = (gc.tensor(rng.standard_normal(s) / 3, requires_grad=True)
+                  for s in ((8, 12), (12, 5), (12, 4)))
+
+    def layer(h, w, a):
+        return dense(h, w, None, a) if fused else (h @ w if a is None else getattr(gc, a)(h @ w))
+
+    h1 = layer(x, w1, "tanh")
+    loss = gc.sum(layer(h1, w2, "relu") ** 2) + gc.sum(layer(h1, w3, None) ** 3)
+    loss.backward()
+    grads = [t.grad.numpy() for t in (x, w1, w2, w3)]
+    torch = pytest.importorskip("torch")
+    tx, t1, t2, t3 = (torch.tensor(t.numpy(), requires_grad=True) for t in (x, w1, w2, w3))
+    th = torch.tanh(tx @ t1)
+    (torch.relu(th @ t2).pow(2).sum() + (th @ t3).pow(3).sum()).backward()
+    for g, t in zip(grads, (tx, t1, t2, t3)):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)

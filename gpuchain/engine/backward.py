@@ -8,6 +8,7 @@ Every edge of the graph is a node: an op's :class:`Node`, or a leaf's
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Sequence
 from typing import Any, overload
 
@@ -76,11 +77,12 @@ def _schedule(roots: list[Any], stop_at: dict[Any, int]) -> dict[Any, int]:
     return pending
 
 
-def _accumulate(store: dict, key: Any, g: Tensor) -> bool:
-    """Add ``g`` into ``store[key]``; True when the stored value is a new sum."""
+_NOT_FRESH = itertools.repeat(False)  # no edge of a rule without fresh outputs
+
+
+def _accumulate(store: dict, key: Any, g: Tensor) -> None:
     prev = store.get(key)
     store[key] = g if prev is None else prev + g
-    return prev is not None
 
 
 def _freed_error(node: Node) -> RuntimeError:
@@ -124,10 +126,7 @@ def _apply_rule(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...
     if node.recorded_at is not None and _versions._clock > node.recorded_at:
         _check_versions(node)
     if raw_ok and op.raw_vjp_rule is not None:
-        try:
-            raw = op.raw_vjp_rule(node, g._data)
-        finally:
-            node.grad_owned = False
+        raw = op.raw_vjp_rule(node, g._data)
         return tuple([None if a is None else Tensor._from_op(a, None) for a in raw])
     if op.vjp_rule is None:
         raise MissingRuleError(f"{op.name}: no VJP rule, so a gradient cannot flow through it "
@@ -186,8 +185,8 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
                   create_graph: bool, batch_shape: tuple[int, ...],
                   targets: Sequence[Tensor] | None) -> list[Tensor | None] | None:
     cotangents: dict[Any, Tensor] = {}
-    # the nodes whose pending cotangent only this pass holds (an engine-made sum or an
-    # array a raw rule declared fresh): their raw rule may overwrite it
+    # the nodes whose pending cotangent only this pass holds (an array a raw rule
+    # declared fresh, or a sum the pass made with one): their raw rule may overwrite it
     owned: set[Any] = set()
     root_nodes = []
     for root, grad in zip(roots, grads):
@@ -210,12 +209,9 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
     while ready:
         node = ready.pop()
         g = cotangents.pop(node, None)
-        g_owned = node in owned
-        if g_owned:
-            owned.discard(node)
         if g is not None and _hooks.active and _hooks.has_hooks(node):
             g = _hooks.run_hooks(node, g, leaf_grads if targets is None else None)
-            g_owned = False  # a hook may keep g: never let the rule overwrite it
+            owned.discard(node)  # a hook may keep g: never let the rule overwrite it
         if node in stop_at:
             captured[stop_at[node]] = g
             continue
@@ -223,17 +219,18 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
             if g is not None:
                 leaf_grads.append((node, g))
             continue
+        # each node is popped once per pass, so membership in ``owned`` is about the
+        # cotangent just popped (set on every call: a failed pass leaves nothing behind)
         raw = raw_ok and node.op.raw_vjp_rule is not None
-        if raw and g_owned:
-            node.grad_owned = True
+        node.grad_owned = raw and node in owned
         in_grads = apply(node, g, raw_ok) if g is not None else (None,) * len(node.edges)
-        fresh = node.op.raw_vjp_fresh if raw else ()
-        for k, (parent, gi, shape, dtype) in enumerate(zip(node.edges, in_grads,
-                                                           node.in_shapes, node.in_dtypes)):
+        fresh = node.op.raw_vjp_fresh if raw else None
+        flags = _NOT_FRESH if not fresh else [k in fresh for k in range(len(node.edges))]
+        for parent, gi, shape, dtype, is_fresh in zip(node.edges, in_grads, node.in_shapes,
+                                                      node.in_dtypes, flags):
             if parent is None:
                 continue
             if gi is not None:
-                is_fresh = k in fresh
                 if gi.shape != shape or batch_shape:
                     gi = fit_to_shape(gi, shape, batch_shape)
                     is_fresh = False  # possibly a view
@@ -242,10 +239,9 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
                     is_fresh = True
                 if anomaly:
                     check_finite(node.op.name, "backward", gi._data, node.where())
-                if _accumulate(cotangents, parent, gi) or is_fresh:
+                _accumulate(cotangents, parent, gi)
+                if is_fresh:  # the slot now holds this array or a sum made with it
                     owned.add(parent)
-                else:
-                    owned.discard(parent)
             pending[parent] -= 1
             if pending[parent] == 0:
                 ready.append(parent)
