@@ -268,12 +268,13 @@ def test_a_seed_given_to_backward_is_not_overwritten():
     np.testing.assert_array_equal(seed, kept)
 
 
-def test_owned_cotangents_save_one_activation_in_the_fused_backward():
+@pytest.mark.parametrize("activation", ["relu", "gelu"])  # deriv rule / raw rule
+def test_owned_cotangents_save_one_activation_in_the_fused_backward(activation):
     import tracemalloc
 
     peaks = {}
     for fused in (True, False):
-        leaves, loss, _ = _chain("relu", fused=fused)
+        leaves, loss, _ = _chain(activation, fused=fused)
         tracemalloc.start()
         loss.backward()
         peaks[fused] = tracemalloc.get_traced_memory()[1]

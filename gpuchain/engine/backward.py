@@ -116,7 +116,6 @@ def _describe_tensor(t: Tensor) -> str:
     return f"{kind} ({t.dtype}{tuple(t.shape)})"
 
 
-
 def _apply_rule(node: Node, g: Tensor, raw_ok: bool) -> tuple[Tensor | None, ...]:
     """One op's cotangents for its inputs: the raw array backward when allowed, else the
     differentiable VJP rule."""

@@ -22,11 +22,12 @@ Rule contract
   when no graph is being recorded, no forward-mode level is active and the cotangent has
   no batch axes; otherwise it calls the differentiable ``vjp`` rule.
   ``@p.raw_vjp(fresh=(i, ...))`` promises that the arrays returned for those inputs are
-  always newly allocated by the rule (no view of ``g``, of a saved value or of another
-  returned array). The engine then knows it alone holds them, and tells the rule that
-  receives one as its cotangent: ``ctx.grad_owned`` is True when the rule may overwrite
-  ``g_array`` (no hook can see it and nothing else refers to it), so its backward can
-  reuse that memory instead of allocating.
+  always newly allocated by the rule (no view of a saved value or of another returned
+  array, nor of ``g`` unless the rule was told it owns ``g``). The engine then knows it
+  alone holds them, and tells the rule that receives one as its cotangent:
+  ``ctx.grad_owned`` is True when the rule may overwrite ``g_array`` (no hook can see it
+  and nothing else refers to it), so its backward can reuse that memory instead of
+  allocating.
 - ``@p.raw_jvp``: the forward-mode counterpart, ``raw_jvp(ctx, tangent_arrays)`` returning
   the output tangent as an array (or ``None``); ``tangent_arrays`` holds ``None`` where an
   input carries none. The engine calls it only for the oldest active level, when no

@@ -69,29 +69,31 @@ class _ArrayCtx:
     """What an activation primitive's raw backward reads, for an application the graph
     did not record (the dense op's activation): its input and its residuals."""
 
-    __slots__ = ("inputs", "residuals", "params")
+    __slots__ = ("inputs", "residuals", "params", "grad_owned")
 
-    def __init__(self, z: Any, residuals: Any, params: dict[str, Any]) -> None:
+    def __init__(self, z: Any, residuals: Any, params: dict[str, Any],
+                 grad_owned: bool) -> None:
         self.inputs = (Tensor._from_op(z, None),)
         self.residuals = residuals
         self.params = params
+        self.grad_owned = grad_owned
 
     def needs_grad(self, i: int) -> bool:
         return True
 
 
 def grad_array(name: str, saved: Any, residuals: Any, g: Any, slope: float,
-               out: Any = None) -> Any:
+               owned: bool = False) -> Any:
     """g · act'(z) on NumPy arrays, ``saved`` being the output a (activations whose
     primitive saves its output) or z. An activation whose primitive has residuals and a
     raw backward (gelu: Φ(z)) takes that backward, fed the residuals its forward made;
-    the others the primitive's ``deriv`` rule, writing into ``out`` when given (``g``
-    itself, when the caller may overwrite it)."""
+    the others the primitive's ``deriv`` rule. ``owned``: the caller may overwrite ``g``,
+    and the result goes there."""
     prim = _PRIMITIVES.get(name)
     if prim is None:
         return g
     if residuals is not None and prim.raw_vjp_rule is not None:
         params = {"slope": slope} if name in _TAKES_SLOPE else {}
-        return prim.raw_vjp_rule(_ArrayCtx(saved, residuals, params), g)[0]
+        return prim.raw_vjp_rule(_ArrayCtx(saved, residuals, params, owned), g)[0]
     d = prim.partials(Tensor._from_op(saved, None), slope=slope)
-    return np.multiply(g, d._data, out=np.empty_like(g) if out is None else out)
+    return np.multiply(g, d._data, out=g if owned else np.empty_like(g))

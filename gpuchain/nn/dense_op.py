@@ -108,14 +108,14 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
     if xp is np:
         # a cotangent only the engine holds takes dz in place: one activation less
         dz = act.grad_array(name, saved, None if act_res is None else act_res.reshape(
-            saved.shape), g2, slope, out=g2 if ctx.grad_owned else None)
+            saved.shape), g2, slope, owned=ctx.grad_owned)
         if db is not None:
             np.sum(dz, axis=0, out=db)
     else:
         from gpuchain.cuda import kernels
 
         g2 = xp.ascontiguousarray(g2)
-        dz = xp.empty_like(g2)
+        dz = g2 if ctx.grad_owned else xp.empty_like(g2)  # the kernel allows dz = g
         kernels.act_grad_bias(g2, xp.ascontiguousarray(saved), name, slope, dz, db)
     dx = dW = None
     if ctx.needs_grad(1):

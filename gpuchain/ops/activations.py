@@ -101,7 +101,8 @@ def _(ctx, g):
     d *= t(_INV_SQRT_2PI)
     d += cdf
     if g.shape == d.shape and g.dtype == d.dtype:
-        return (xp.multiply(d, g, out=d),)
+        # into g when only the engine holds it (the temporary d is then freed at once)
+        return (xp.multiply(d, g, out=g if ctx.grad_owned else d),)
     return (d * g,)
 
 

@@ -168,6 +168,12 @@ def test_act_grad_bias(dtype, activation, shape):
     # no bias, dz aliasing g
     K.act_grad_bias(g_d, saved_d, activation, SLOPE, g_d, None)
     close(g_d, dz_ref, dtype)
+    # dz aliasing g with the bias gradient (the dense backward on an owned cotangent)
+    g2_d, _ = dev(g, dtype)
+    db2 = cupy.empty(shape[1], dtype=dtype)
+    K.act_grad_bias(g2_d, saved_d, activation, SLOPE, g2_d, db2)
+    close(g2_d, dz_ref, dtype)
+    assert cupy.array_equal(db2, db)  # the same fixed-order sum as with a separate dz
 
 
 def test_gradient_conventions_at_zero():
