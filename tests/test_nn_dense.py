@@ -306,3 +306,18 @@ def test_two_dense_heads_on_one_layer_sum_into_an_owned_cotangent(fused):
     (torch.relu(th @ t2).pow(2).sum() + (th @ t3).pow(3).sum()).backward()
     for g, t in zip(grads, (tx, t1, t2, t3)):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "tanh"])
+def test_a_retained_graph_keeps_what_the_fused_backward_reads(activation):
+    # the raw backward drops z, Φ and a early only when the pass frees the node anyway
+    leaves, loss, _ = _chain(activation, fused=True)
+    loss.backward(retain_graph=True)
+    first = [t.grad.numpy().copy() for t in leaves]
+    for t in leaves:
+        t.grad = None
+    loss.backward()
+    for a, t in zip(first, leaves):
+        np.testing.assert_array_equal(t.grad.numpy(), a)
+    with pytest.raises(RuntimeError, match="a second time"):
+        loss.backward()

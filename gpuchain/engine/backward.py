@@ -222,6 +222,7 @@ def _reverse_pass(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: b
         # cotangent just popped (set on every call: a failed pass leaves nothing behind)
         raw = raw_ok and node.op.raw_vjp_rule is not None
         node.grad_owned = raw and node in owned
+        node.last_use = raw and not retain_graph
         in_grads = apply(node, g, raw_ok) if g is not None else (None,) * len(node.edges)
         fresh = node.op.raw_vjp_fresh if raw else None
         flags = _NOT_FRESH if not fresh else [k in fresh for k in range(len(node.edges))]

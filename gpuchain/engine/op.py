@@ -27,7 +27,9 @@ Rule contract
   alone holds them, and tells the rule that receives one as its cotangent:
   ``ctx.grad_owned`` is True when the rule may overwrite ``g_array`` (no hook can see it
   and nothing else refers to it), so its backward can reuse that memory instead of
-  allocating.
+  allocating. A raw rule that has taken what it needs of its residuals and saved output
+  may call ``ctx.drop_residuals()``: in a pass that frees the graph the node lets go of
+  them then, so each is freed as soon as the rule drops it, not after the rule.
 - ``@p.raw_jvp``: the forward-mode counterpart, ``raw_jvp(ctx, tangent_arrays)`` returning
   the output tangent as an array (or ``None``); ``tangent_arrays`` holds ``None`` where an
   input carries none. The engine calls it only for the oldest active level, when no
@@ -306,12 +308,14 @@ class Node:
     created_at : str or None
         Where the op was applied (recorded inside ``gc.detect_anomaly()``).
 
-    ``grad_owned`` is True while the raw backward runs on a cotangent it may overwrite.
+    ``grad_owned`` is True while the raw backward runs on a cotangent it may overwrite;
+    ``last_use`` while it runs in a pass that frees the node afterwards (no
+    ``retain_graph``), when :meth:`drop_residuals` takes effect.
     """
 
     __slots__ = ("op", "params", "edges", "inputs", "residuals", "in_shapes", "in_dtypes",
                  "_out_data", "_out_fw", "recorded_at", "freed", "created_at", "grad_owned",
-                 "__weakref__")
+                 "last_use", "__weakref__")
 
     def __init__(self, op: Primitive, params: dict[str, Any], edges: tuple[Any, ...],
                  in_shapes: tuple[tuple[int, ...], ...], in_dtypes: tuple[Any, ...],
@@ -330,6 +334,7 @@ class Node:
         self.freed = False
         self.created_at = created_at
         self.grad_owned = False  # set by the engine for the raw rule's call
+        self.last_use = False  # likewise: the pass frees this node right after the rule
 
     @property
     def out(self) -> Tensor:
@@ -343,6 +348,14 @@ class Node:
     def needs_grad(self, i: int) -> bool:
         """Whether input ``i`` takes a cotangent (rules may skip the others' work)."""
         return self.edges[i] is not None
+
+    def drop_residuals(self) -> None:
+        """For a raw backward that has taken what it reads of its residuals and saved
+        output: the node drops them now when the pass frees it after the rule anyway
+        (``last_use``), so each is freed as soon as the rule lets go of it."""
+        if self.last_use:
+            self.residuals = None
+            self._out_data = None
 
     def release(self) -> None:
         """Drop the saved values (after a backward without ``retain_graph``)."""

@@ -105,6 +105,9 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
     db = input_grad_buffer(ctx.inputs[2], xp) if has_b and ctx.needs_grad(2) else None
     z, act_res = (None, None) if _saves_output(name) else ctx.residuals
     saved = (ctx.out._data if z is None else z).reshape(-1, n_out)
+    # the node lets go of z, the activation's residuals and a (the locals hold what dz
+    # needs; the GEMMs below need only x and W)
+    ctx.drop_residuals()
     if xp is np:
         # a cotangent only the engine holds takes dz in place: one activation less
         dz = act.grad_array(name, saved, None if act_res is None else act_res.reshape(
@@ -117,6 +120,7 @@ def _(ctx: Any, g: Any) -> tuple[Any, ...]:
         g2 = xp.ascontiguousarray(g2)
         dz = g2 if ctx.grad_owned else xp.empty_like(g2)  # the kernel allows dz = g
         kernels.act_grad_bias(g2, xp.ascontiguousarray(saved), name, slope, dz, db)
+    del saved, z, act_res
     dx = dW = None
     if ctx.needs_grad(1):
         x2 = x._data.reshape(-1, n_in)
